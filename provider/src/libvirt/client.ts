@@ -1,0 +1,401 @@
+// A libvirt client speaking the remote protocol: handshake, typed procedures, domain events, reconnect.
+// One instance per URI is shared by every resource in a provider process (see pool.ts).
+import { dial, parseLibvirtUri, ParsedUri } from "../wire/dial";
+import { XdrReader, XdrWriter } from "../wire/xdr";
+import { RpcConnection } from "./connection";
+import { ClientClosedError } from "./errors";
+import { decodeDomainEvent, DomainEvent } from "./events";
+import {
+  Affect,
+  AuthType,
+  DomainEventId,
+  DomainXmlFlags,
+  Feature,
+  MonitorCommandFlags,
+  Program,
+  QemuProc,
+  RemoteProc,
+} from "./protocol";
+import {
+  DomainRef,
+  readDomain,
+  readPool,
+  readVol,
+  StoragePoolRef,
+  StorageVolRef,
+  uuidFromString,
+  UUID_BYTES,
+  UUID_PATTERN,
+  writeDomain,
+  writePool,
+  writeVol,
+} from "./types";
+
+export interface ClientOptions {
+  /** Deadline for one call; no call ever waits longer. */
+  callTimeoutMs?: number;
+  dialTimeoutMs?: number;
+  /** Extra ssh `-o` options for qemu+ssh URIs. */
+  sshOptions?: string[];
+}
+
+export interface VolumeInfo {
+  type: number;
+  capacityBytes: bigint;
+  allocationBytes: bigint;
+}
+
+const SUBSCRIBED_EVENTS = [
+  DomainEventId.Lifecycle,
+  DomainEventId.DeviceRemoved,
+  DomainEventId.DeviceAdded,
+  DomainEventId.DeviceRemovalFailed,
+];
+
+const NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(RemoteProc).map(([name, number]) => [number, name]),
+);
+
+const EMPTY = Buffer.alloc(0);
+const xdr = (): XdrWriter => new XdrWriter();
+
+export class LibvirtClient {
+  private connection: RpcConnection | null = null;
+  private connecting: Promise<RpcConnection> | null = null;
+  private closed = false;
+  private readonly eventListeners = new Set<(event: DomainEvent) => void>();
+  /** Callback ids are daemon-wide: only events for ids this connection registered are ours. */
+  private callbackIds = new Set<number>();
+  private readonly callTimeoutMs: number;
+  private readonly dialTimeoutMs: number;
+  /** How many times a connection was established; tests read it to see a reconnect happen. */
+  connectCount = 0;
+
+  private constructor(readonly uri: ParsedUri, private readonly options: ClientOptions) {
+    this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
+    this.dialTimeoutMs = options.dialTimeoutMs ?? 15_000;
+  }
+
+  /** Opens a client and completes the handshake, so a bad URI or an unreachable daemon fails here. */
+  static async connect(uri: string, options: ClientOptions = {}): Promise<LibvirtClient> {
+    const client = new LibvirtClient(parseLibvirtUri(uri), options);
+    await client.ensureConnection();
+    return client;
+  }
+
+  // ---- connection management ----------------------------------------------------------------------------
+
+  private ensureConnection(): Promise<RpcConnection> {
+    if (this.closed) return Promise.reject(new ClientClosedError(this.uri.uri));
+    if (this.connection?.isOpen) return Promise.resolve(this.connection);
+    if (!this.connecting) {
+      this.connecting = this.establish().finally(() => {
+        this.connecting = null;
+      });
+    }
+    return this.connecting;
+  }
+
+  private async establish(): Promise<RpcConnection> {
+    const transport = await dial(this.uri, { timeoutMs: this.dialTimeoutMs, sshOptions: this.options.sshOptions });
+    const connection = new RpcConnection(transport);
+    connection.onMessage((frame) => {
+      const event = decodeDomainEvent(frame);
+      if (event && this.callbackIds.has(event.callbackId)) for (const listener of this.eventListeners) listener(event);
+    });
+    connection.onClose(() => {
+      if (this.connection === connection) this.connection = null;
+    });
+    try {
+      await this.handshake(connection);
+    } catch (error) {
+      connection.shutdown();
+      throw error;
+    }
+    this.connection = connection;
+    this.connectCount++;
+    this.callbackIds = new Set();
+    if (this.eventListeners.size > 0) await this.registerEvents(connection);
+    return connection;
+  }
+
+  private async handshake(connection: RpcConnection): Promise<void> {
+    const raw = (proc: number, payload: Uint8Array) =>
+      connection.call(Program.Remote, proc, payload, { name: NAMES[proc], timeoutMs: this.dialTimeoutMs });
+    // The daemon refuses every other call until the client has asked which auth it wants.
+    const auth = new XdrReader(await raw(RemoteProc.AuthList, EMPTY)).array((r) => r.int());
+    if (auth.length > 0 && !auth.includes(AuthType.None)) {
+      if (auth.includes(AuthType.Polkit)) await raw(RemoteProc.AuthPolkit, EMPTY);
+      else throw new Error(`libvirt at ${connection.target} requires SASL authentication, which this client does not support`);
+    }
+    await raw(RemoteProc.ConnectOpen, xdr().optional(this.uri.remoteName, (w, v) => w.string(v)).uint(0).bytes());
+    // Telling the daemon we speak keepalive makes it ping us (we answer in RpcConnection) instead of
+    // dropping long idle runs.
+    await raw(RemoteProc.ConnectSupportsFeature, xdr().int(Feature.ProgramKeepalive).bytes());
+  }
+
+  private async registerEvents(connection: RpcConnection): Promise<void> {
+    for (const eventId of SUBSCRIBED_EVENTS) {
+      const payload = xdr().int(eventId).optional<DomainRef>(null, writeDomain).bytes();
+      const reply = await connection.call(Program.Remote, RemoteProc.ConnectDomainEventCallbackRegisterAny, payload, {
+        name: "CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY",
+        timeoutMs: this.callTimeoutMs,
+      });
+      this.callbackIds.add(new XdrReader(reply).int());
+    }
+  }
+
+  private async call(proc: number, payload: Uint8Array = EMPTY, timeoutMs = this.callTimeoutMs): Promise<XdrReader> {
+    const connection = await this.ensureConnection();
+    const reply = await connection.call(Program.Remote, proc, payload, { name: NAMES[proc] ?? `proc ${proc}`, timeoutMs });
+    return new XdrReader(reply);
+  }
+
+  /** Closes politely (CONNECT_CLOSE); later calls fail with ClientClosedError. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const connection = this.connection;
+    this.connection = null;
+    if (!connection?.isOpen) return;
+    try {
+      await connection.call(Program.Remote, RemoteProc.ConnectClose, EMPTY, { name: "CONNECT_CLOSE", timeoutMs: 5_000 });
+    } catch {
+      // The daemon closes its end right after replying; an EOF racing the reply means the close worked.
+    } finally {
+      connection.shutdown();
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Drops the current connection as if the daemon went away (tests use it; the next call reconnects). */
+  dropConnection(): void {
+    this.connection?.shutdown();
+  }
+
+  // ---- events -------------------------------------------------------------------------------------------
+
+  /** Subscribes to lifecycle and device events of every domain; returns the unsubscribe function. */
+  async onDomainEvent(listener: (event: DomainEvent) => void): Promise<() => void> {
+    const first = this.eventListeners.size === 0;
+    this.eventListeners.add(listener);
+    if (first) {
+      try {
+        const connection = await this.ensureConnection();
+        if (this.callbackIds.size === 0) await this.registerEvents(connection);
+      } catch (error) {
+        this.eventListeners.delete(listener);
+        throw error;
+      }
+    }
+    return () => {
+      this.eventListeners.delete(listener);
+    };
+  }
+
+  /**
+   * Starts listening for the first event matching `predicate`. Subscribe BEFORE the call that causes the event:
+   * libvirt may deliver device-removed before it replies to the detach.
+   */
+  async expectDomainEvent(predicate: (event: DomainEvent) => boolean): Promise<EventExpectation> {
+    let settle: (event: DomainEvent) => void = () => undefined;
+    const arrived = new Promise<DomainEvent>((resolve) => {
+      settle = resolve;
+    });
+    const unsubscribe = await this.onDomainEvent((event) => {
+      if (predicate(event)) settle(event);
+    });
+    return {
+      wait: async (timeoutMs) => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), timeoutMs);
+        });
+        try {
+          return await Promise.race([arrived, timeout]);
+        } finally {
+          clearTimeout(timer);
+          unsubscribe();
+        }
+      },
+      cancel: unsubscribe,
+    };
+  }
+
+  // ---- connection-level procedures ------------------------------------------------------------------------
+
+  /** libvirt's version as "major.minor.micro". */
+  async libVersion(): Promise<string> {
+    const v = Number((await this.call(RemoteProc.ConnectGetLibVersion)).uhyper());
+    return `${Math.floor(v / 1_000_000)}.${Math.floor(v / 1000) % 1000}.${v % 1000}`;
+  }
+
+  async listAllDomains(flags = 0): Promise<DomainRef[]> {
+    const r = await this.call(RemoteProc.ConnectListAllDomains, xdr().int(1).uint(flags).bytes());
+    return r.array(readDomain);
+  }
+
+  // ---- domains ------------------------------------------------------------------------------------------
+
+  async lookupDomainByName(name: string): Promise<DomainRef> {
+    return readDomain(await this.call(RemoteProc.DomainLookupByName, xdr().string(name).bytes()));
+  }
+
+  async lookupDomainByUuid(uuid: string): Promise<DomainRef> {
+    const payload = xdr().fixedOpaque(uuidFromString(uuid), UUID_BYTES).bytes();
+    return readDomain(await this.call(RemoteProc.DomainLookupByUuid, payload));
+  }
+
+  /** A domain by name or UUID, as users write `domain:` in their programs. */
+  lookupDomain(nameOrUuid: string): Promise<DomainRef> {
+    return UUID_PATTERN.test(nameOrUuid) ? this.lookupDomainByUuid(nameOrUuid) : this.lookupDomainByName(nameOrUuid);
+  }
+
+  /** The live XML, or the persistent config with `inactive`. */
+  async domainXml(dom: DomainRef, options: { inactive?: boolean; secure?: boolean } = {}): Promise<string> {
+    const flags = (options.inactive ? DomainXmlFlags.Inactive : 0) | (options.secure ? DomainXmlFlags.Secure : 0);
+    return (await this.call(RemoteProc.DomainGetXmlDesc, xdr().put(writeDomain, dom).uint(flags).bytes())).string();
+  }
+
+  async domainState(dom: DomainRef): Promise<{ state: number; reason: number }> {
+    const r = await this.call(RemoteProc.DomainGetState, xdr().put(writeDomain, dom).uint(0).bytes());
+    return { state: r.int(), reason: r.int() };
+  }
+
+  async isActive(dom: DomainRef): Promise<boolean> {
+    return (await this.call(RemoteProc.DomainIsActive, xdr().put(writeDomain, dom).bytes())).int() === 1;
+  }
+
+  async defineDomain(xml: string, flags = 0): Promise<DomainRef> {
+    return readDomain(await this.call(RemoteProc.DomainDefineXmlFlags, xdr().string(xml).uint(flags).bytes()));
+  }
+
+  /** Starts a defined domain; returns it with its new runtime id. */
+  async startDomain(dom: DomainRef, flags = 0): Promise<DomainRef> {
+    return readDomain(await this.call(RemoteProc.DomainCreateWithFlags, xdr().put(writeDomain, dom).uint(flags).bytes()));
+  }
+
+  async shutdownDomain(dom: DomainRef, flags = 0): Promise<void> {
+    await this.call(RemoteProc.DomainShutdownFlags, xdr().put(writeDomain, dom).uint(flags).bytes());
+  }
+
+  async destroyDomain(dom: DomainRef, flags = 0): Promise<void> {
+    await this.call(RemoteProc.DomainDestroyFlags, xdr().put(writeDomain, dom).uint(flags).bytes());
+  }
+
+  async undefineDomain(dom: DomainRef, flags = 0): Promise<void> {
+    await this.call(RemoteProc.DomainUndefineFlags, xdr().put(writeDomain, dom).uint(flags).bytes());
+  }
+
+  async setAutostart(dom: DomainRef, autostart: boolean): Promise<void> {
+    await this.call(RemoteProc.DomainSetAutostart, xdr().put(writeDomain, dom).int(autostart ? 1 : 0).bytes());
+  }
+
+  async getAutostart(dom: DomainRef): Promise<boolean> {
+    return (await this.call(RemoteProc.DomainGetAutostart, xdr().put(writeDomain, dom).bytes())).int() === 1;
+  }
+
+  async setMemory(dom: DomainRef, kib: bigint, flags: number = Affect.Current): Promise<void> {
+    await this.call(RemoteProc.DomainSetMemoryFlags, xdr().put(writeDomain, dom).uhyper(kib).uint(flags).bytes());
+  }
+
+  async setVcpus(dom: DomainRef, count: number, flags: number = Affect.Current): Promise<void> {
+    await this.call(RemoteProc.DomainSetVcpusFlags, xdr().put(writeDomain, dom).uint(count).uint(flags).bytes());
+  }
+
+  async attachDevice(dom: DomainRef, xml: string, flags: number): Promise<void> {
+    await this.call(RemoteProc.DomainAttachDeviceFlags, xdr().put(writeDomain, dom).string(xml).uint(flags).bytes());
+  }
+
+  async detachDevice(dom: DomainRef, xml: string, flags: number): Promise<void> {
+    await this.call(RemoteProc.DomainDetachDeviceFlags, xdr().put(writeDomain, dom).string(xml).uint(flags).bytes());
+  }
+
+  async updateDevice(dom: DomainRef, xml: string, flags: number): Promise<void> {
+    await this.call(RemoteProc.DomainUpdateDeviceFlags, xdr().put(writeDomain, dom).string(xml).uint(flags).bytes());
+  }
+
+  /** Asks for the unplug and returns at once; completion arrives as a device-removed event. */
+  async detachDeviceAlias(dom: DomainRef, alias: string, flags: number): Promise<void> {
+    await this.call(RemoteProc.DomainDetachDeviceAlias, xdr().put(writeDomain, dom).string(alias).uint(flags).bytes());
+  }
+
+  async blockResize(dom: DomainRef, disk: string, bytes: bigint): Promise<void> {
+    const payload = xdr().put(writeDomain, dom).string(disk).uhyper(bytes).uint(1 /* BYTES */).bytes();
+    await this.call(RemoteProc.DomainBlockResize, payload);
+  }
+
+  /** QMP passthrough: the command as JSON text, the reply as JSON text (errors come back inside it). */
+  async qemuMonitorCommand(dom: DomainRef, json: string, timeoutMs = this.callTimeoutMs): Promise<string> {
+    const connection = await this.ensureConnection();
+    const payload = xdr().put(writeDomain, dom).string(json).uint(MonitorCommandFlags.Default).bytes();
+    const reply = await connection.call(Program.Qemu, QemuProc.DomainMonitorCommand, payload, {
+      name: "QEMU_DOMAIN_MONITOR_COMMAND",
+      timeoutMs,
+    });
+    return new XdrReader(reply).string();
+  }
+
+  /** Guest-agent passthrough. `timeoutSeconds` is libvirt's own wait for the agent; ours adds a margin. */
+  async qemuAgentCommand(dom: DomainRef, json: string, timeoutSeconds: number): Promise<string | null> {
+    const connection = await this.ensureConnection();
+    const payload = xdr().put(writeDomain, dom).string(json).int(timeoutSeconds).uint(0).bytes();
+    const reply = await connection.call(Program.Qemu, QemuProc.DomainAgentCommand, payload, {
+      name: "QEMU_DOMAIN_AGENT_COMMAND",
+      timeoutMs: Math.max(timeoutSeconds, 0) * 1000 + 10_000,
+    });
+    return new XdrReader(reply).optional((r) => r.string());
+  }
+
+  // ---- storage ------------------------------------------------------------------------------------------
+
+  async lookupPool(name: string): Promise<StoragePoolRef> {
+    return readPool(await this.call(RemoteProc.StoragePoolLookupByName, xdr().string(name).bytes()));
+  }
+
+  async refreshPool(pool: StoragePoolRef): Promise<void> {
+    await this.call(RemoteProc.StoragePoolRefresh, xdr().put(writePool, pool).uint(0).bytes());
+  }
+
+  async createVolume(pool: StoragePoolRef, xml: string, flags = 0): Promise<StorageVolRef> {
+    return readVol(await this.call(RemoteProc.StorageVolCreateXml, xdr().put(writePool, pool).string(xml).uint(flags).bytes()));
+  }
+
+  async lookupVolume(pool: StoragePoolRef, name: string): Promise<StorageVolRef> {
+    return readVol(await this.call(RemoteProc.StorageVolLookupByName, xdr().put(writePool, pool).string(name).bytes()));
+  }
+
+  async lookupVolumeByPath(path: string): Promise<StorageVolRef> {
+    return readVol(await this.call(RemoteProc.StorageVolLookupByPath, xdr().string(path).bytes()));
+  }
+
+  async volumeInfo(vol: StorageVolRef): Promise<VolumeInfo> {
+    const r = await this.call(RemoteProc.StorageVolGetInfo, xdr().put(writeVol, vol).bytes());
+    return { type: r.int(), capacityBytes: r.uhyper(), allocationBytes: r.uhyper() };
+  }
+
+  async volumeXml(vol: StorageVolRef): Promise<string> {
+    return (await this.call(RemoteProc.StorageVolGetXmlDesc, xdr().put(writeVol, vol).uint(0).bytes())).string();
+  }
+
+  async volumePath(vol: StorageVolRef): Promise<string> {
+    return (await this.call(RemoteProc.StorageVolGetPath, xdr().put(writeVol, vol).bytes())).string();
+  }
+
+  async resizeVolume(vol: StorageVolRef, capacityBytes: bigint, flags = 0): Promise<void> {
+    await this.call(RemoteProc.StorageVolResize, xdr().put(writeVol, vol).uhyper(capacityBytes).uint(flags).bytes());
+  }
+
+  async deleteVolume(vol: StorageVolRef, flags = 0): Promise<void> {
+    await this.call(RemoteProc.StorageVolDelete, xdr().put(writeVol, vol).uint(flags).bytes());
+  }
+}
+
+export interface EventExpectation {
+  /** The matching event, or null when none came within `timeoutMs`. Unsubscribes either way. */
+  wait(timeoutMs: number): Promise<DomainEvent | null>;
+  cancel(): void;
+}
