@@ -1,0 +1,70 @@
+// What integration tests need from the host they run on: the real daemon, virsh to cross-check, unique names.
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import { XMLBuilder } from "fast-xml-parser";
+
+export const DOMAIN_TYPE_FILE = "/var/lib/pulumi-libvirt-live/domain-type";
+
+/** "kvm" only where scripts/setup-host.sh found KVM really usable; TCG otherwise. */
+export function domainType(): "kvm" | "qemu" {
+  try {
+    return fs.readFileSync(DOMAIN_TYPE_FILE, "utf8").trim() === "kvm" ? "kvm" : "qemu";
+  } catch {
+    return "qemu";
+  }
+}
+
+export function virsh(...args: string[]): string {
+  return execFileSync("virsh", ["-q", "-c", "qemu:///system", ...args], { encoding: "utf8" });
+}
+
+export function uniqueName(prefix: string): string {
+  return `lvt-${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: "@", format: true, suppressEmptyNode: true });
+
+/**
+ * A domain with no OS: starts in well under a second and is enough for device hotplug over QMP and XML.
+ * Its empty scsi cdrom carries a per-device boot order: libvirt otherwise adds <os><boot dev='hd'/>, and then
+ * refuses every later device that has a <boot order> (as the seeds' devices do).
+ */
+export function bareDomainXml(name: string): string {
+  return builder.build({
+    domain: {
+      "@type": domainType(),
+      name,
+      memory: { "@unit": "MiB", "#text": "64" },
+      vcpu: "1",
+      os: { type: { "@arch": "x86_64", "@machine": "pc", "#text": "hvm" } },
+      devices: {
+        disk: {
+          "@type": "file",
+          "@device": "cdrom",
+          target: { "@dev": "sda", "@bus": "scsi" },
+          readonly: "",
+          boot: { "@order": "1" },
+        },
+        controller: [
+          { "@type": "usb", "@index": "0", "@model": "qemu-xhci" },
+          { "@type": "scsi", "@index": "0", "@model": "virtio-scsi" },
+        ],
+      },
+    },
+  });
+}
+
+/** Removes a test domain whatever state it is in; never throws (cleanup must not mask a test failure). */
+export function removeDomain(name: string): void {
+  for (const args of [["destroy", name], ["undefine", name, "--nvram", "--managed-save", "--snapshots-metadata"]]) {
+    try {
+      execFileSync("virsh", ["-q", "-c", "qemu:///system", ...args], { stdio: "ignore" });
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export function makeImage(path: string, sizeMiB = 8, format: "raw" | "qcow2" = "raw"): void {
+  execFileSync("qemu-img", ["create", "-q", "-f", format, path, `${sizeMiB}M`]);
+}
