@@ -1,0 +1,172 @@
+// The one place that decides how a change lands on a machine. diff, the preview notes and `explain` all ask
+// here, so what a reviewer reads is what the provider does.
+
+export type ChangeClass = "live" | "next-boot" | "restart" | "replace";
+export type ResourceKind = "Volume" | "Domain" | "Disk" | "Cdrom" | "GuestExec";
+export type RestartPolicy = "never" | "allow";
+
+export interface Classified {
+  field: string;
+  class: ChangeClass;
+  reason: string;
+}
+
+/** What is known about the machine a change lands on (nothing during a first preview). */
+export interface Situation {
+  /** Whether the domain runs now; a stopped domain takes every change in its config, so nothing waits. */
+  running: boolean;
+  restart: RestartPolicy;
+  machine?: string;
+}
+
+/** Buses QEMU can hot-plug on a running machine. ide never; sata only where an AHCI port allows it, not q35's. */
+export function hotpluggable(bus: string, machine = "pc"): boolean {
+  if (bus === "ide") return false;
+  if (bus === "sata") return false;
+  void machine;
+  return bus === "virtio" || bus === "scsi" || bus === "usb";
+}
+
+/** A change that can't happen live: next boot, or a restart now when the domain allows it. */
+function deferred(field: string, why: string, s: Situation): Classified {
+  if (!s.running) return { field, class: "live", reason: `${why}; the domain is stopped, so its config takes it now` };
+  return s.restart === "allow"
+    ? { field, class: "restart", reason: `${why}: the domain restarts to apply it` }
+    : { field, class: "next-boot", reason: `${why}: saved to the config, applies at next boot (pendingRestart)` };
+}
+
+const replace = (field: string, reason: string): Classified => ({ field, class: "replace", reason });
+const live = (field: string, reason: string): Classified => ({ field, class: "live", reason });
+
+type Values = Record<string, unknown>;
+
+function volumeField(field: string, olds: Values, news: Values): Classified {
+  if (field === "capacityBytes") {
+    return Number(news.capacityBytes) >= Number(olds.capacityBytes)
+      ? live(field, "volume grows in place")
+      : replace(field, "shrinking a volume would lose data; it is recreated");
+  }
+  return replace(field, `a volume's ${field} is fixed at creation`);
+}
+
+function domainField(field: string, olds: Values, news: Values, s: Situation): Classified {
+  switch (field) {
+    case "name":
+    case "type":
+    case "arch":
+      return replace(field, `a domain's ${field} is fixed at definition`);
+    case "memoryMiB": {
+      const max = Number(news.maxMemoryMiB ?? olds.maxMemoryMiB ?? olds.memoryMiB);
+      return Number(news.memoryMiB) <= max
+        ? live(field, "balloon target within maxMemoryMiB")
+        : deferred(field, "memory above maxMemoryMiB", s);
+    }
+    case "vcpus": {
+      const max = Number(news.maxVcpus ?? olds.maxVcpus ?? olds.vcpus);
+      return Number(news.vcpus) <= max ? live(field, "vcpu hotplug within maxVcpus") : deferred(field, "vcpus above maxVcpus", s);
+    }
+    case "running":
+      return live(field, news.running === false ? "domain shuts down" : "domain starts");
+    case "autostart":
+    case "shutdownTimeoutSeconds":
+    case "restart":
+    case "waitForAgentSeconds":
+    case "uri":
+      return live(field, "no change to the machine itself");
+    default:
+      return deferred(field, `${field} is read by QEMU at start`, s);
+  }
+}
+
+function deviceBus(values: Values): string {
+  return String(values.bus ?? "");
+}
+
+function diskField(field: string, _olds: Values, _news: Values): Classified {
+  switch (field) {
+    case "detachTimeoutSeconds":
+    case "persistent":
+    case "uri":
+      return live(field, "no change to the device itself");
+    default:
+      return replace(field, `a disk's ${field} is fixed while attached: detach and attach again`);
+  }
+}
+
+function cdromField(field: string, olds: Values, news: Values): Classified {
+  switch (field) {
+    case "media":
+      return deviceBus(news) === "usb"
+        ? replace(field, "usb-storage is not removable: media change is detach and attach")
+        : live(field, `${news.media === null ? "eject" : "media change"} in the tray`);
+    case "detachTimeoutSeconds":
+    case "uri":
+      return live(field, "no change to the device itself");
+    default:
+      void olds;
+      return replace(field, `a cdrom's ${field} is fixed while attached: detach and attach again`);
+  }
+}
+
+function guestExecField(field: string): Classified {
+  switch (field) {
+    case "delete":
+    case "timeoutSeconds":
+    case "agentTimeoutSeconds":
+    case "expectExitCode":
+    case "uri":
+      return live(field, "recorded only; nothing runs again");
+    default:
+      return replace(field, "the command runs again");
+  }
+}
+
+/** Classifies one changed input field of a resource. */
+export function classifyField(kind: ResourceKind, field: string, olds: Values, news: Values, s: Situation): Classified {
+  switch (kind) {
+    case "Volume":
+      return volumeField(field, olds, news);
+    case "Domain":
+      return domainField(field, olds, news, s);
+    case "Disk":
+      return diskField(field, olds, news);
+    case "Cdrom":
+      return cdromField(field, olds, news);
+    case "GuestExec":
+      return guestExecField(field);
+  }
+}
+
+/** How creating a device lands: live on hot-pluggable buses, otherwise next boot or a restart. */
+export function classifyAttach(kind: "Disk" | "Cdrom", bus: string, s: Situation): Classified {
+  if (!s.running) return live("(attach)", "the domain is stopped: the device is added to its config");
+  if (hotpluggable(bus, s.machine)) return live("(attach)", `live attach on ${bus} (no restart)`);
+  return deferred("(attach)", `${bus} does not hot-plug on a running ${s.machine ?? "pc"} machine`, s);
+}
+
+const RANK: Record<ChangeClass, number> = { live: 0, "next-boot": 1, restart: 2, replace: 3 };
+
+/** The heaviest class among changes: what the whole update amounts to. */
+export function overall(changes: Classified[]): ChangeClass | null {
+  let worst: ChangeClass | null = null;
+  for (const c of changes) if (worst === null || RANK[c.class] > RANK[worst]) worst = c.class;
+  return worst;
+}
+
+/** Stable JSON of a value, so {a,b} and {b,a} compare equal. */
+export function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value as Values)
+      .filter((k) => (value as Values)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Values)[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/** Input fields that differ between the recorded inputs and the new ones. */
+export function changedFields(olds: Values, news: Values, fields: readonly string[]): string[] {
+  return fields.filter((f) => canonical(olds[f]) !== canonical(news[f]));
+}

@@ -1,0 +1,219 @@
+// Block-device mechanics shared by Disk and Cdrom: finding a device again by its alias, attaching and detaching
+// it through libvirt's XML or through QMP, and checking with query-block that QEMU really has what we asked.
+import { Affect, DomainRef, isNotFound, LibvirtClient, uuidToString } from "../libvirt";
+import { buildDiskXml, DiskBus, DiskSpec, ParsedDisk } from "../vocab/disk-xml";
+import { pickFreeDriveUnit, pickFreeTarget, usbControllerPorts } from "../vocab/disk-placement";
+import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
+import { blockdevAdd, blockdevDel, deviceAdd, DeviceAddSpec, deviceDel, queryNamedBlockNodes, queryPci } from "../vocab/qmp";
+import { blockNodeNames, libvirtScsiBus, libvirtUsbBus } from "../vocab/qmp-names";
+import { BlockDeviceInfo, findBlockDevice, parseNamedBlockNodes } from "../vocab/query-block";
+import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
+
+export interface DomainView {
+  dom: DomainRef;
+  uuid: string;
+  running: boolean;
+  live: ParsedDomain | null;
+  config: ParsedDomain;
+}
+
+/** The domain as it is now, or null when it no longer exists. */
+export async function viewDomain(client: LibvirtClient, ref: string): Promise<DomainView | null> {
+  let dom: DomainRef;
+  try {
+    dom = await client.lookupDomain(ref);
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+  const running = dom.id !== -1;
+  const [config, live] = await Promise.all([
+    client.domainXml(dom, { inactive: true }).then(parseDomainXml),
+    running ? client.domainXml(dom).then(parseDomainXml) : Promise.resolve(null),
+  ]);
+  return { dom, uuid: uuidToString(dom.uuid), running, live, config };
+}
+
+export function diskByAlias(domain: ParsedDomain | null, alias: string): ParsedDisk | undefined {
+  return domain?.disks.find((d) => d.alias === alias);
+}
+
+/** A free target name and, for scsi and sata, a free drive address, among the disks of both copies. */
+export function placeDevice(view: DomainView, bus: DiskBus, target?: string): Pick<DiskSpec, "target" | "address"> {
+  const disks = [...view.config.disks, ...(view.live?.disks ?? [])];
+  const chosen = target ?? pickFreeTarget(bus, disks);
+  if (bus !== "scsi" && bus !== "sata") return { target: chosen };
+  return { target: chosen, address: pickFreeDriveUnit(bus, disks.filter((d) => d.bus === bus)) };
+}
+
+export interface LiveBlock {
+  file: string | null;
+  format: string | null;
+  readonly: boolean;
+  virtualSizeBytes: number | null;
+}
+
+export function liveBlockOf(device: BlockDeviceInfo | undefined): LiveBlock | null {
+  if (!device) return null;
+  const inserted = device.inserted;
+  return {
+    file: inserted?.file ?? null,
+    format: inserted?.format ?? null,
+    readonly: inserted?.readOnly ?? true,
+    virtualSizeBytes: inserted?.virtualSizeBytes ?? null,
+  };
+}
+
+export async function findLiveBlock(client: LibvirtClient, dom: DomainRef, id: string): Promise<BlockDeviceInfo | undefined> {
+  return findBlockDevice(await blockDevices(client, dom), { qdevId: id, nodeNames: [blockNodeNames(id).format] });
+}
+
+/** QEMU has the device with the expected medium and read-only flag; otherwise an error saying what it has. */
+export async function verifyLive(client: LibvirtClient, dom: DomainRef, id: string, expect: { file: string | null; readonly: boolean }): Promise<void> {
+  const device = await findLiveBlock(client, dom, id);
+  if (!device) throw new Error(`QEMU reports no block device ${id} after the attach`);
+  const file = device.inserted?.file ?? null;
+  if (file !== expect.file) throw new Error(`QEMU shows ${id} with medium ${JSON.stringify(file)}, expected ${JSON.stringify(expect.file)}`);
+  if (file !== null && device.inserted!.readOnly !== expect.readonly) {
+    throw new Error(`QEMU opened ${id} ${device.inserted!.readOnly ? "read-only" : "read-write"}, expected ${expect.readonly ? "read-only" : "read-write"}`);
+  }
+}
+
+// ---- through libvirt -------------------------------------------------------------------------------------
+
+export async function attachXml(client: LibvirtClient, view: DomainView, spec: DiskSpec, opts: { live: boolean; config: boolean }): Promise<void> {
+  const flags = (opts.live ? Affect.Live : 0) | (opts.config ? Affect.Config : 0);
+  await client.attachDevice(view.dom, buildDiskXml(spec), flags);
+}
+
+/**
+ * Detaches by alias. The reply to a live detach only means the unplug was requested: completion is the
+ * device-removed event (or the device gone from live XML), so we wait for that, up to `timeoutSeconds`.
+ */
+export async function detachXml(client: LibvirtClient, view: DomainView, alias: string, timeoutSeconds: number): Promise<void> {
+  if (view.running && diskByAlias(view.live, alias)) {
+    let failed = false;
+    let removed = false;
+    const unsubscribe = await client.onDomainEvent((e) => {
+      if (e.kind !== "device-removed" && e.kind !== "device-removal-failed") return;
+      if (e.alias !== alias || uuidToString(e.domain.uuid) !== view.uuid) return;
+      if (e.kind === "device-removed") removed = true;
+      else failed = true;
+    });
+    try {
+      await client.detachDeviceAlias(view.dom, alias, Affect.Live);
+      const stillThere = async () => diskByAlias(parseDomainXml(await client.domainXml(view.dom)), alias) !== undefined;
+      const done = await pollUntil(async () => removed || failed || !(await stillThere()), timeoutSeconds * 1000, 25);
+      if (failed) throw new Error(`the guest refused to release ${alias} (device-removal-failed)`);
+      if (!done) {
+        throw new Error(
+          `the guest did not release ${alias} within ${timeoutSeconds} s (a paused guest, or one without hotplug support); ` +
+            `it stays attached and in the stack: retry the delete when the guest responds, or raise detachTimeoutSeconds`,
+        );
+      }
+    } finally {
+      unsubscribe();
+    }
+  }
+  if (diskByAlias(view.config, alias)) await client.detachDeviceAlias(view.dom, alias, Affect.Config);
+}
+
+// ---- through QMP ------------------------------------------------------------------------------------------
+
+export interface QmpDevice {
+  /** qdev id and the base of its node-names. */
+  id: string;
+  bus: DiskBus;
+  cdrom: boolean;
+  file: string;
+  format: "raw" | "qcow2";
+  readonly: boolean;
+  bootOrder?: number;
+  serial?: string;
+}
+
+/** Devices this provider added over QMP (libvirt does not know them): their addresses must be avoided too. */
+async function qmpOnlyDevices(client: LibvirtClient, view: DomainView): Promise<string[]> {
+  const libvirtAliases = new Set((view.live?.disks ?? []).map((d) => d.alias));
+  return (await blockDevices(client, view.dom)).flatMap((d) => (d.qdevId && !libvirtAliases.has(d.qdevId) ? [d.qdevId] : []));
+}
+
+/**
+ * An address the way a careful operator picks one: ask the bus what is taken, and choose from the far end,
+ * since libvirt fills from the low end and does not know about devices added behind its back.
+ */
+async function qmpAddress(client: LibvirtClient, view: DomainView, bus: DiskBus): Promise<Partial<DeviceAddSpec>> {
+  const others = await qmpOnlyDevices(client, view);
+  const live = view.live!;
+  switch (bus) {
+    case "scsi": {
+      const used = new Set(live.disks.flatMap((d) => (d.bus === "scsi" && d.address?.type === "drive" ? [d.address.unit] : [])));
+      for (const id of others) used.add(Number(await qomProperty(client, view.dom, id, "lun").catch(() => -1)));
+      for (let lun = 255; lun > 0; lun--) if (!used.has(lun)) return { bus: libvirtScsiBus(0), scsiId: 0, lun };
+      throw new Error("no free scsi lun on controller 0");
+    }
+    case "usb": {
+      const controller = live.controllers.find((c) => c.type === "usb" && c.index === 0);
+      if (!controller || controller.model === "none") throw new Error("the domain has no usb controller");
+      const used = new Set(live.usbAddresses.filter((a) => a.bus === 0).map((a) => a.port.split(".")[0]));
+      for (const id of others) used.add(String(await qomProperty(client, view.dom, id, "port").catch(() => "")));
+      for (let port = usbControllerPorts(controller); port > 0; port--) if (!used.has(String(port))) return { bus: libvirtUsbBus(0), port: String(port) };
+      throw new Error("no free port on usb bus 0");
+    }
+    case "virtio": {
+      if (!(live.machine ?? "").includes("i440fx") && live.machine !== "pc") {
+        throw new Error(`QMP virtio hotplug is supported on i440fx (pc) machines; ${live.machine} domains use via: "libvirt"`);
+      }
+      const pci = (await qmp(client, view.dom, queryPci())) as Array<{ bus: number; devices: Array<{ slot: number }> }>;
+      const used = new Set([...pci.filter((b) => b.bus === 0).flatMap((b) => b.devices.map((d) => d.slot)), ...live.pciAddresses.filter((a) => a.bus === 0).map((a) => a.slot)]);
+      for (let slot = 0x1f; slot > 2; slot--) if (!used.has(slot)) return { bus: "pci.0", addr: `0x${slot.toString(16)}` };
+      throw new Error("no free slot on pci.0");
+    }
+    default:
+      throw new Error(`${bus} does not hot-plug over QMP`);
+  }
+}
+
+function deviceSpec(device: QmpDevice, address: Partial<DeviceAddSpec>, drive: string): DeviceAddSpec {
+  const common = { id: device.id, drive, bootIndex: device.bootOrder, serial: device.serial };
+  switch (device.bus) {
+    case "scsi":
+      return { ...common, ...(address as object), driver: device.cdrom ? "scsi-cd" : "scsi-hd" } as DeviceAddSpec;
+    case "usb":
+      return { ...common, ...(address as object), driver: "usb-storage" } as DeviceAddSpec;
+    default:
+      return { ...common, ...(address as object), driver: "virtio-blk-pci" } as DeviceAddSpec;
+  }
+}
+
+export async function attachQmp(client: LibvirtClient, view: DomainView, device: QmpDevice): Promise<void> {
+  const address = await qmpAddress(client, view, device.bus);
+  const nodes = blockNodeNames(device.id);
+  await qmp(client, view.dom, blockdevAdd({ blockId: device.id, filename: device.file, format: device.format, readOnly: device.readonly }));
+  try {
+    await qmp(client, view.dom, deviceAdd(deviceSpec(device, address, nodes.format)));
+  } catch (error) {
+    await qmp(client, view.dom, blockdevDel(nodes.format)).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** device_del, wait until QEMU no longer lists the device, then drop its block nodes. */
+export async function detachQmp(client: LibvirtClient, view: DomainView, id: string, timeoutSeconds: number): Promise<void> {
+  if (await findLiveBlock(client, view.dom, id).then((d) => d?.qdevId === id)) {
+    await qmp(client, view.dom, deviceDel(id));
+    const gone = await pollUntil(async () => (await findLiveBlock(client, view.dom, id))?.qdevId !== id, timeoutSeconds * 1000, 25);
+    if (!gone) {
+      throw new Error(`the guest did not release ${id} within ${timeoutSeconds} s; it stays attached and in the stack: retry the delete when the guest responds`);
+    }
+  }
+  const nodes = blockNodeNames(id);
+  const remaining = await findLiveBlock(client, view.dom, id);
+  if (remaining?.inserted?.nodeName === nodes.format || (await nodeExists(client, view.dom, nodes.format))) {
+    await qmp(client, view.dom, blockdevDel(nodes.format));
+  }
+}
+
+async function nodeExists(client: LibvirtClient, dom: DomainRef, nodeName: string): Promise<boolean> {
+  return parseNamedBlockNodes(await qmp(client, dom, queryNamedBlockNodes())).some((n) => n.nodeName === nodeName);
+}

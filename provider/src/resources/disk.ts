@@ -1,0 +1,204 @@
+// Disk: an image attached to a domain. Live on virtio, scsi and usb (XML attach with LIVE|CONFIG, or QMP
+// blockdev-add + device_add); sata waits for the next boot. Found again by a user alias derived from the
+// resource name, so an interrupted create is adopted rather than duplicated.
+import { createHash } from "node:crypto";
+import { deriveBlockId, deriveUserAlias } from "../vocab/qmp-names";
+import { changedFields, classifyAttach, classifyField, ResourceKind, Situation } from "./classify";
+import {
+  attachQmp,
+  attachXml,
+  detachQmp,
+  detachXml,
+  diskByAlias,
+  DomainView,
+  findLiveBlock,
+  LiveBlock,
+  liveBlockOf,
+  placeDevice,
+  verifyLive,
+  viewDomain,
+} from "./devices";
+import { clientFor, DiffResult, note, Props, ResourceError, ResourceHandlers } from "./handler";
+import { hotpluggable } from "./classify";
+import { withDomainLock } from "./locks";
+
+const KIND: ResourceKind = "Disk";
+const INPUT_FIELDS = [
+  "domain", "source", "format", "bus", "target", "readonly", "serial", "bootOrder", "via", "persistent", "detachTimeoutSeconds", "uri",
+] as const;
+
+export interface DiskInputs extends Props {
+  uri?: string;
+  /** The Pulumi resource name (set by the SDK): device names derive from it. */
+  resourceName?: string;
+  domain: string;
+  source: string;
+  format: "raw" | "qcow2";
+  bus: "virtio" | "scsi" | "usb" | "sata";
+  target?: string;
+  readonly: boolean;
+  serial?: string;
+  bootOrder?: number;
+  via: "libvirt" | "qmp";
+  persistent: boolean;
+  detachTimeoutSeconds: number;
+}
+
+export interface DiskOutputs extends DiskInputs {
+  target: string;
+  /** libvirt's user alias (via libvirt) or QEMU's device id (via qmp). */
+  alias: string;
+  domainUuid: string;
+  /** What QEMU has open, from query-block; null while the domain is not running. */
+  live: LiveBlock | null;
+}
+
+/** Deterministic device names: the same resource always finds the same device. */
+function deviceName(inputs: DiskInputs): string {
+  const seed = inputs.resourceName ?? createHash("sha256").update(`${inputs.domain}\0${inputs.source}`).digest("hex").slice(0, 12);
+  return inputs.via === "qmp" ? deriveBlockId(`lvq-disk-${seed}`) : deriveUserAlias(`disk-${seed}`);
+}
+
+function label(inputs: DiskInputs): string {
+  return `Disk ${inputs.resourceName ?? inputs.source} on ${inputs.domain}`;
+}
+
+function situationOf(view: DomainView | null): Situation {
+  return { running: view?.running ?? true, restart: "never", machine: view?.config.machine ?? undefined };
+}
+
+async function observe(view: DomainView, inputs: DiskInputs, alias: string): Promise<DiskOutputs | null> {
+  const client = await clientFor(inputs.uri);
+  if (inputs.via === "qmp") {
+    // QMP devices live only as long as the QEMU process: a restarted domain no longer has them.
+    const block = view.running ? await findLiveBlock(client, view.dom, alias) : undefined;
+    if (!block || block.qdevId !== alias) return null;
+    const live = liveBlockOf(block)!;
+    return { ...inputs, target: inputs.target ?? alias, alias, domainUuid: view.uuid, source: live.file ?? "", readonly: live.readonly, live };
+  }
+  const disk = diskByAlias(view.running ? view.live : view.config, alias);
+  if (!disk) return null;
+  const live = view.running ? liveBlockOf(await findLiveBlock(client, view.dom, alias)) : null;
+  return {
+    ...inputs,
+    // What is really attached, under the input names, so refresh + diff shows media swapped behind our back.
+    source: live?.file ?? disk.source ?? "",
+    readonly: live?.readonly ?? disk.readonly,
+    bus: (disk.bus ?? inputs.bus) as DiskInputs["bus"],
+    bootOrder: inputs.bootOrder === undefined ? undefined : disk.bootOrder ?? undefined,
+    target: disk.target,
+    alias,
+    domainUuid: view.uuid,
+    live,
+  };
+}
+
+async function attach(view: DomainView, inputs: DiskInputs, alias: string): Promise<void> {
+  const client = await clientFor(inputs.uri);
+  if (inputs.via === "qmp") {
+    if (!view.running) throw new Error('via: "qmp" needs a running domain (QMP devices do not outlive QEMU); use via: "libvirt"');
+    await attachQmp(client, view, {
+      id: alias, bus: inputs.bus, cdrom: false, file: inputs.source, format: inputs.format, readonly: inputs.readonly,
+      bootOrder: inputs.bootOrder, serial: inputs.serial,
+    });
+  } else {
+    const inLive = diskByAlias(view.live, alias);
+    const inConfig = diskByAlias(view.config, alias);
+    const live = view.running && !inLive && hotpluggable(inputs.bus);
+    const config = inputs.persistent && !inConfig;
+    if (!live && !config) return; // adopted: a previous, interrupted run attached it already
+    const placement = placeDevice(view, inputs.bus, inputs.target ?? (inLive ?? inConfig)?.target);
+    await attachXml(client, view, {
+      device: "disk", bus: inputs.bus, source: inputs.source, format: inputs.format, readonly: inputs.readonly,
+      serial: inputs.serial, bootOrder: inputs.bootOrder, alias, ...placement,
+    }, { live, config });
+  }
+  if (view.running && (inputs.via === "qmp" || hotpluggable(inputs.bus))) {
+    try {
+      await verifyLive(client, view.dom, alias, { file: inputs.source, readonly: inputs.readonly });
+    } catch (error) {
+      // Undo, so a failed create leaves the domain as it was.
+      const now = (await viewDomain(client, view.uuid))!;
+      if (inputs.via === "qmp") await detachQmp(client, now, alias, inputs.detachTimeoutSeconds).catch(() => undefined);
+      else await detachXml(client, now, alias, inputs.detachTimeoutSeconds).catch(() => undefined);
+      throw error;
+    }
+  }
+}
+
+export const disk: ResourceHandlers<DiskInputs, DiskOutputs> = {
+  kind: KIND,
+
+  async diff(_id, olds, news) {
+    const fields = changedFields(olds, news, INPUT_FIELDS).filter((f) => !(f === "target" && news.target === undefined));
+    const classified = fields.map((f) => classifyField(KIND, f, olds, news, { running: true, restart: "never" }));
+    for (const c of classified) note(`${label(news)}: ${c.field} → ${c.class} (${c.reason})`);
+    const replaces = classified.filter((c) => c.class === "replace").map((c) => c.field);
+    const result: DiffResult = { changes: fields.length > 0, replaces };
+    // The new device takes the same alias: the old one must be detached first.
+    if (replaces.length > 0) result.deleteBeforeReplace = true;
+    return result;
+  },
+
+  async create(inputs) {
+    const client = await clientFor(inputs.uri);
+    const alias = deviceName(inputs);
+    const view = await viewDomain(client, inputs.domain);
+    if (!view) throw new ResourceError(KIND, label(inputs), `domain "${inputs.domain}" not found`);
+    return withDomainLock(view.uuid, async () => {
+      const fresh = (await viewDomain(client, view.uuid))!;
+      try {
+        await attach(fresh, inputs, alias);
+      } catch (error) {
+        throw new ResourceError(KIND, label(inputs), (error as Error).message, { cause: error });
+      }
+      const outs = await observe((await viewDomain(client, view.uuid))!, inputs, alias);
+      if (!outs) throw new ResourceError(KIND, label(inputs), `${alias} is not on the domain after the attach`);
+      return { id: `${view.uuid}/${alias}`, outs };
+    });
+  },
+
+  async read(id, props) {
+    const client = await clientFor(props.uri);
+    const view = await viewDomain(client, props.domainUuid ?? props.domain);
+    const outs = view ? await observe(view, props, props.alias) : null;
+    // Gone with its domain, or detached behind Pulumi's back: refresh drops it and the next up attaches it again.
+    if (!outs || (view!.running && props.via === "libvirt" && hotpluggable(props.bus) && !diskByAlias(view!.live, props.alias))) {
+      return { id: "", props };
+    }
+    return { id, props: outs };
+  },
+
+  async update(_id, olds, news) {
+    // Only fields that change nothing on the machine reach update (the rest replace).
+    const client = await clientFor(news.uri);
+    const view = await viewDomain(client, olds.domainUuid);
+    const outs = view ? await observe(view, { ...news, target: olds.target }, olds.alias) : null;
+    return { outs: outs ?? { ...olds, ...news, target: olds.target } };
+  },
+
+  async delete(_id, props) {
+    const client = await clientFor(props.uri);
+    const view = await viewDomain(client, props.domainUuid);
+    if (!view) return;
+    await withDomainLock(view.uuid, async () => {
+      const fresh = (await viewDomain(client, view.uuid))!;
+      try {
+        if (props.via === "qmp") {
+          if (fresh.running) await detachQmp(client, fresh, props.alias, props.detachTimeoutSeconds);
+        } else {
+          await detachXml(client, fresh, props.alias, props.detachTimeoutSeconds);
+        }
+      } catch (error) {
+        throw new ResourceError(KIND, label(props), (error as Error).message, { cause: error });
+      }
+    });
+  },
+
+  async describeCreate(inputs) {
+    const view = await viewDomain(await clientFor(inputs.uri), inputs.domain).catch(() => null);
+    if (!view) return `${label(inputs)}: attach when the domain exists`;
+    const c = classifyAttach(KIND, inputs.bus, situationOf(view));
+    return `${label(inputs)}: ${c.class === "live" ? c.reason : `${c.class} (${c.reason})`}`;
+  },
+};

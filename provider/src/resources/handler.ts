@@ -1,0 +1,72 @@
+// The shape every resource file fills in, and the adapter that turns it into a Pulumi dynamic provider:
+// check validates against schema.json before anything is touched; diff, create, read, update and delete
+// are the resource's own.
+import type { ClientOptions, LibvirtClient } from "../libvirt";
+import { defaultUri, sharedClient } from "../libvirt/pool";
+import type { ResourceKind } from "./classify";
+import { CheckFailure, validateInputs } from "./validate";
+
+export { isUnknown, UNKNOWN } from "./validate";
+
+export interface DiffResult {
+  changes: boolean;
+  replaces?: string[];
+  deleteBeforeReplace?: boolean;
+}
+
+export type Props = Record<string, any>;
+
+export interface ResourceHandlers<Inputs extends Props, Outputs extends Props> {
+  kind: ResourceKind;
+  diff(id: string, olds: Outputs, news: Inputs): Promise<DiffResult>;
+  create(inputs: Inputs): Promise<{ id: string; outs: Outputs }>;
+  read(id: string, props: Outputs): Promise<{ id: string; props: Outputs }>;
+  update(id: string, olds: Outputs, news: Inputs): Promise<{ outs: Outputs }>;
+  delete(id: string, props: Outputs): Promise<void>;
+  /** A note for the preview of a new resource (diff is not called for creates). */
+  describeCreate?(inputs: Inputs): Promise<string | null>;
+}
+
+/** The connection for a resource's `uri` (one per URI per provider process). */
+export function clientFor(uri: string | undefined, options?: ClientOptions): Promise<LibvirtClient> {
+  return sharedClient(uri ?? defaultUri(), options);
+}
+
+/** One line per planned change; the provider's stdout shows in the Pulumi CLI during preview and up. */
+export function note(line: string): void {
+  console.log(line);
+}
+
+/** A failure the user can act on: names the resource and keeps libvirt's own words. */
+export class ResourceError extends Error {
+  constructor(kind: ResourceKind, name: string, message: string, options?: { cause?: unknown }) {
+    super(`${kind} ${name}: ${message}`, options);
+    this.name = "ResourceError";
+  }
+}
+
+function stripProvider(inputs: Props): Props {
+  const { __provider: _ignored, ...rest } = inputs;
+  return rest;
+}
+
+/** Pulumi's dynamic ResourceProvider over a resource's handlers. */
+export function dynamicProvider<I extends Props, O extends Props>(handlers: ResourceHandlers<I, O>) {
+  return {
+    async check(olds: Props, news: Props): Promise<{ inputs?: Props; failures?: CheckFailure[] }> {
+      const { inputs, failures } = validateInputs(handlers.kind, stripProvider(news));
+      if (failures.length > 0) return { inputs: news, failures };
+      const isCreate = !olds || Object.keys(stripProvider(olds)).length === 0;
+      if (isCreate && handlers.describeCreate) {
+        const line = await handlers.describeCreate(inputs as unknown as I).catch(() => null);
+        if (line) note(line);
+      }
+      return { inputs: { ...inputs, __provider: news.__provider } };
+    },
+    diff: (id: string, olds: O, news: I) => handlers.diff(id, olds, stripProvider(news) as I),
+    create: (inputs: I) => handlers.create(stripProvider(inputs) as I),
+    read: (id: string, props: O) => handlers.read(id, props),
+    update: (id: string, olds: O, news: I) => handlers.update(id, olds, stripProvider(news) as I),
+    delete: (id: string, props: O) => handlers.delete(id, props),
+  };
+}

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# Make this Debian machine a libvirt/QEMU host for pulumi-libvirt-live (tests, examples, benchmarks).
+#
+# Run as root. Idempotent: a second run on a set-up machine only checks things (well under 2 s).
+#
+# Two modes:
+#  * A libvirt daemon that this script did NOT start already answers on qemu:///system: use it and change
+#    nothing in its configuration (no qemu.conf edits, no pool creation, no restarts). Only client-side
+#    tools are installed if missing, and the domain type is detected.
+#  * Otherwise (no daemon, or the daemon is ours — marker file below): install packages, create the users
+#    and groups the QEMU driver needs, write the qemu.conf settings this sandbox needs, start `libvirtd -d`,
+#    and make sure the `default` directory pool exists and is active.
+#
+# Output: /var/lib/pulumi-libvirt-live/domain-type holds "kvm" or "qemu" (the domain type tests should use),
+# and the same word is printed as the last line.
+#
+# Facts behind each step: /work/shared/DESIGN.md §2 (hosting libvirt) and §6 (KVM under kvm_pvm).
+
+set -euo pipefail
+
+STATE_DIR=/var/lib/pulumi-libvirt-live
+# Present <=> this script configured and started the libvirt daemon on this machine.
+OURS_MARKER="$STATE_DIR/libvirtd-started-by-setup-host"
+DOMAIN_TYPE_FILE="$STATE_DIR/domain-type"
+URI=qemu:///system
+SOCK=/var/run/libvirt/libvirt-sock
+QEMU_CONF=/etc/libvirt/qemu.conf
+LIBVIRTD_LOG=/var/log/libvirt/libvirtd.log
+LIBVIRTD_PIDFILE=/run/libvirtd.pid
+POOL_NAME=default
+POOL_DIR=/var/lib/libvirt/images
+START_TIMEOUT_S=${LIBVIRTD_START_TIMEOUT_S:-20}
+
+ALL_PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
+  qemu-guest-agent libxml2-utils openssh-server openssh-client)
+# With someone else's daemon we only need the tools that talk to it (virsh, qemu-img, xmllint, ssh/sshd).
+CLIENT_PACKAGES=(libvirt-clients qemu-utils libxml2-utils openssh-server openssh-client)
+
+log() { printf 'setup-host: %s\n' "$*" >&2; }
+die() { printf 'setup-host: ERROR: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (it installs packages, creates users and starts libvirtd)"
+mkdir -p "$STATE_DIR"
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+# True when the daemon answers a real RPC (a socket file alone may be stale after a crash or reboot).
+daemon_answers() {
+  command -v virsh >/dev/null 2>&1 || return 1
+  [ -S "$SOCK" ] || return 1
+  virsh -c "$URI" version >/dev/null 2>&1
+}
+
+# Prints the packages from "$@" that are not installed (one dpkg-query call: cheap on the second run).
+missing_packages() {
+  local installed
+  # dpkg-query exits 1 when some name is unknown to dpkg; that is the "missing" case, not an error.
+  installed=$({ dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null || true; } |
+    awk '$2=="installed"{print $1}')
+  local p
+  for p in "$@"; do
+    grep -qx -- "$p" <<<"$installed" || printf '%s\n' "$p"
+  done
+}
+
+apt_lists_empty() {
+  ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null
+}
+
+# True when apt knows no installable version of some package (lists empty or missing that package).
+apt_lacks_candidate() {
+  local p out
+  for p in "$@"; do
+    # Capture first: `apt-cache ... | grep -q` under pipefail fails with SIGPIPE when grep quits early.
+    out=$(apt-cache policy "$p" 2>/dev/null || true)
+    grep -q 'Candidate: [^(]' <<<"$out" || return 0
+  done
+  return 1
+}
+
+install_packages() {
+  local missing
+  mapfile -t missing < <(missing_packages "$@")
+  if [ "${#missing[@]}" -eq 0 ]; then
+    log "packages: all present"
+    return
+  fi
+  log "packages: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Other sessions on this machine may be running apt too: wait for the dpkg lock instead of failing.
+  # Do not let package scripts start services (openssh-server would start sshd on port 22; tests run their own
+  # sshd on loopback with their own config). Docker images usually ship this policy already; add it only for
+  # the duration of the install when it is absent.
+  local tmp_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    tmp_policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# temporary, from pulumi-libvirt-live setup-host.sh\nexit 101\n' >"$tmp_policy"
+    chmod 755 "$tmp_policy"
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  # apt-get update only when needed: lists empty or lacking a package, or an install failed on stale lists
+  # (mirrors drop superseded .debs, giving 404s).
+  if apt_lists_empty || apt_lacks_candidate "${missing[@]}"; then
+    log "packages: apt lists empty or incomplete, running apt-get update"
+    apt-get update -qq
+  fi
+  if ! apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends "${missing[@]}" >/tmp/setup-host-apt.log 2>&1; then
+    log "packages: install failed (stale apt lists?), running apt-get update and retrying"
+    tail -n 5 /tmp/setup-host-apt.log >&2 || true
+    apt-get update -qq
+    apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends "${missing[@]}" >/tmp/setup-host-apt.log 2>&1 ||
+      { tail -n 30 /tmp/setup-host-apt.log >&2; die "apt-get install ${missing[*]} failed (log: /tmp/setup-host-apt.log)"; }
+  fi
+  if [ -n "$tmp_policy" ]; then rm -f "$tmp_policy"; trap - EXIT; fi
+  log "packages: installed"
+}
+
+# The Debian packages do not create their system users inside these sandboxes; libvirtd's QEMU driver then
+# fails with "Failed to parse user 'libvirt-qemu'" even though qemu.conf says user = "root".
+ensure_users() {
+  local g
+  for g in kvm libvirt-qemu libvirt swtpm; do
+    getent group "$g" >/dev/null || { groupadd --system "$g"; log "created group $g"; }
+  done
+  if ! getent passwd libvirt-qemu >/dev/null; then
+    useradd --system --no-create-home --home-dir /var/lib/libvirt --shell /usr/sbin/nologin \
+      --gid libvirt-qemu --groups kvm libvirt-qemu
+    log "created user libvirt-qemu"
+  fi
+  if ! getent passwd swtpm >/dev/null; then
+    useradd --system --no-create-home --home-dir /var/lib/swtpm --shell /usr/sbin/nologin --gid swtpm swtpm
+    log "created user swtpm"
+  fi
+}
+
+# Settings this sandbox needs (no systemd, no virtlogd, no cgroup delegation, no SELinux/AppArmor,
+# images owned by root). Kept in one marked block at the end of qemu.conf; any other active assignment of
+# the same keys (including multi-line arrays) is commented out so the block is the only source of truth.
+QEMU_CONF_BEGIN='# BEGIN pulumi-libvirt-live (scripts/setup-host.sh)'
+QEMU_CONF_END='# END pulumi-libvirt-live'
+QEMU_CONF_BLOCK="$QEMU_CONF_BEGIN
+user = \"root\"
+group = \"root\"
+dynamic_ownership = 0
+security_driver = \"none\"
+cgroup_controllers = [ ]
+stdio_handler = \"file\"
+$QEMU_CONF_END"
+
+# Prints 1 when qemu.conf changed, 0 otherwise.
+ensure_qemu_conf() {
+  mkdir -p "$(dirname "$QEMU_CONF")"
+  [ -f "$QEMU_CONF" ] || : >"$QEMU_CONF"
+  local tmp
+  tmp=$(mktemp "$QEMU_CONF.XXXXXX")
+  awk -v begin="$QEMU_CONF_BEGIN" -v end="$QEMU_CONF_END" '
+    $0 == begin { inblock = 1; next }
+    inblock { if ($0 == end) inblock = 0; next }
+    incont { print "#" $0; if ($0 ~ /\]/) incont = 0; next }
+    /^[ \t]*(user|group|dynamic_ownership|security_driver|cgroup_controllers|stdio_handler)[ \t]*=/ {
+      print "#" $0
+      if ($0 ~ /\[/ && $0 !~ /\]/) incont = 1
+      next
+    }
+    { print }
+  ' "$QEMU_CONF" >"$tmp"
+  printf '%s\n' "$QEMU_CONF_BLOCK" >>"$tmp"
+  if cmp -s "$tmp" "$QEMU_CONF"; then
+    rm -f "$tmp"
+    echo 0
+  else
+    [ -e "$QEMU_CONF.orig-pulumi-libvirt-live" ] || cp -p "$QEMU_CONF" "$QEMU_CONF.orig-pulumi-libvirt-live"
+    chmod --reference="$QEMU_CONF" "$tmp" 2>/dev/null || chmod 600 "$tmp"
+    mv -f "$tmp" "$QEMU_CONF"
+    log "qemu.conf: wrote settings block (backup of the original: $QEMU_CONF.orig-pulumi-libvirt-live)"
+    echo 1
+  fi
+}
+
+libvirtd_pid() {
+  local pid
+  [ -f "$LIBVIRTD_PIDFILE" ] || return 1
+  pid=$(cat "$LIBVIRTD_PIDFILE" 2>/dev/null) || return 1
+  [ -n "$pid" ] && [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = libvirtd ] || return 1
+  printf '%s\n' "$pid"
+}
+
+start_libvirtd() {
+  log "libvirtd: starting (log: $LIBVIRTD_LOG)"
+  # Errors and warnings to a file: with -d the daemon's stderr is gone, and a failed start must be explainable.
+  LIBVIRT_LOG_OUTPUTS="3:file:$LIBVIRTD_LOG" libvirtd -d >>"$LIBVIRTD_LOG" 2>&1 ||
+    { tail -n 20 "$LIBVIRTD_LOG" >&2; die "libvirtd -d failed"; }
+  local deadline=$((SECONDS + START_TIMEOUT_S))
+  until daemon_answers; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "libvirtd: last lines of $LIBVIRTD_LOG:"
+      tail -n 20 "$LIBVIRTD_LOG" >&2 || true
+      die "libvirtd did not answer on $SOCK within ${START_TIMEOUT_S}s"
+    fi
+    sleep 0.1
+  done
+  log "libvirtd: up (pid $(libvirtd_pid || echo '?'))"
+}
+
+stop_our_libvirtd() {
+  local pid
+  pid=$(libvirtd_pid) || return 0
+  log "libvirtd: stopping our daemon (pid $pid) to apply the new qemu.conf (running domains survive)"
+  kill -TERM "$pid"
+  local deadline=$((SECONDS + 15))
+  while [ -d "/proc/$pid" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "libvirtd (pid $pid) did not exit within 15s"
+    sleep 0.1
+  done
+}
+
+ensure_default_pool() {
+  local state
+  if ! state=$(virsh -c "$URI" pool-info "$POOL_NAME" 2>/dev/null); then
+    log "pool $POOL_NAME: defining directory pool at $POOL_DIR"
+    virsh -q -c "$URI" pool-define-as "$POOL_NAME" dir --target "$POOL_DIR" >/dev/null
+    virsh -q -c "$URI" pool-build "$POOL_NAME" >/dev/null
+    state=$(virsh -c "$URI" pool-info "$POOL_NAME")
+  fi
+  if ! grep -Eq '^State:[[:space:]]+running' <<<"$state"; then
+    log "pool $POOL_NAME: starting"
+    # A pool defined earlier whose directory was removed: rebuild it first (pool-build on dir is mkdir -p).
+    virsh -q -c "$URI" pool-build "$POOL_NAME" >/dev/null 2>&1 || true
+    virsh -q -c "$URI" pool-start "$POOL_NAME" >/dev/null
+  fi
+  if ! grep -Eq '^Autostart:[[:space:]]+yes' <<<"$state"; then
+    virsh -q -c "$URI" pool-autostart "$POOL_NAME" >/dev/null
+    log "pool $POOL_NAME: autostart on"
+  fi
+}
+
+# DESIGN §6: /dev/kvm here comes from kvm_pvm and opens fine, but stock guest kernels fail under it. Only call
+# KVM usable when the CPU itself shows hardware virtualisation (vmx/svm) AND /dev/kvm opens read-write.
+detect_domain_type() {
+  local type=qemu
+  if grep -Eqw 'vmx|svm' /proc/cpuinfo && [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
+    type=kvm
+  fi
+  if [ "$(cat "$DOMAIN_TYPE_FILE" 2>/dev/null || true)" != "$type" ]; then
+    printf '%s\n' "$type" >"$DOMAIN_TYPE_FILE"
+  fi
+  printf '%s\n' "$type"
+}
+
+# --- main -----------------------------------------------------------------------------------------------
+
+if daemon_answers && [ ! -e "$OURS_MARKER" ]; then
+  log "a libvirt daemon not started by this script already answers on $URI: using it, changing nothing in its configuration"
+  install_packages "${CLIENT_PACKAGES[@]}"
+  virsh -c "$URI" pool-info "$POOL_NAME" >/dev/null 2>&1 ||
+    log "WARNING: that daemon has no storage pool '$POOL_NAME' (the provider's default); pass pool explicitly or create one"
+else
+  if [ -S "$SOCK" ] && [ ! -e "$OURS_MARKER" ] && pgrep -x libvirtd >/dev/null 2>&1; then
+    die "a libvirtd process runs but does not answer on $URI, and this script did not start it; not touching it"
+  fi
+  install_packages "${ALL_PACKAGES[@]}"
+  { command -v libvirtd >/dev/null && command -v virsh >/dev/null; } ||
+    die "libvirtd/virsh not found after installing packages (PATH=$PATH)"
+  ensure_users
+  # Runtime and state dirs libvirtd expects (no systemd-tmpfiles here). /run/sshd: sshd's privilege separation
+  # dir, needed by tests that start their own sshd on loopback.
+  mkdir -p /var/log/libvirt /var/lib/libvirt/qemu /var/cache/libvirt /run/libvirt /run/sshd
+  conf_changed=$(ensure_qemu_conf)
+  touch "$OURS_MARKER"
+  if daemon_answers; then
+    if [ "$conf_changed" = 1 ]; then
+      stop_our_libvirtd
+      start_libvirtd
+    else
+      log "libvirtd: ours, already running (pid $(libvirtd_pid || echo '?'))"
+    fi
+  else
+    if pid=$(libvirtd_pid); then
+      # Ours but not answering (hung or still starting): give it the bounded wait, then report.
+      log "libvirtd: pid $pid runs but does not answer yet; waiting"
+      deadline=$((SECONDS + START_TIMEOUT_S))
+      until daemon_answers; do
+        [ "$SECONDS" -lt "$deadline" ] || { tail -n 20 "$LIBVIRTD_LOG" >&2 || true; die "libvirtd pid $pid does not answer on $SOCK"; }
+        sleep 0.1
+      done
+    else
+      start_libvirtd
+    fi
+  fi
+  ensure_default_pool
+fi
+
+versions=$(virsh -c "$URI" version 2>/dev/null | sed -n 's/^Using library: //p; s/^Running hypervisor: //p' | paste -sd ';' -)
+log "libvirt: ${versions:-unknown}"
+domain_type=$(detect_domain_type)
+log "domain type: $domain_type (written to $DOMAIN_TYPE_FILE)"
+printf '%s\n' "$domain_type"
