@@ -120,6 +120,10 @@ export interface DomainArgs {
    * @default "never"
    */
   restart?: pulumi.Input<"never" | "allow">;
+  /**
+   * When set, create and start wait up to this many seconds until the QEMU guest agent answers guest-ping, so GuestExec and other resources can depend on the domain. Needs guestAgent and a guest that runs qemu-ga.
+   */
+  waitForAgentSeconds?: pulumi.Input<number>;
 }
 
 /**
@@ -130,6 +134,10 @@ export interface DiskArgs {
    * libvirt connection URI (`qemu:///system`, `qemu+ssh://user@host/system`, ...). Default: the LIBVIRT_DEFAULT_URI environment variable, else `qemu:///system`.
    */
   uri?: pulumi.Input<string>;
+  /**
+   * The Pulumi resource name, set by the SDK. Device names (libvirt alias, QMP id) derive from it, so an interrupted create finds its device again instead of adding a second one.
+   */
+  resourceName?: pulumi.Input<string>;
   /**
    * The domain to attach to: its name or UUID (usually `vm.name`).
    */
@@ -191,6 +199,10 @@ export interface CdromArgs {
    */
   uri?: pulumi.Input<string>;
   /**
+   * The Pulumi resource name, set by the SDK. Device names (libvirt alias, QMP id) derive from it, so an interrupted create finds its device again instead of adding a second one.
+   */
+  resourceName?: pulumi.Input<string>;
+  /**
    * The domain to attach to: its name or UUID (usually `vm.name`).
    */
   domain: pulumi.Input<string>;
@@ -217,6 +229,11 @@ export interface CdromArgs {
    * @default "libvirt"
    */
   via?: pulumi.Input<"libvirt" | "qmp">;
+  /**
+   * How long to wait for the guest to release the drive on detach, in seconds (greater than 0, at most 86400). A detach is complete only when the device is gone.
+   * @default 30
+   */
+  detachTimeoutSeconds?: pulumi.Input<number>;
 }
 
 /**
@@ -382,7 +399,7 @@ export interface DomainGraphicsArgs {
   /**
    * Console protocol.
    */
-  type: pulumi.Input<"vnc" | "spice">;
+  type: pulumi.Input<"vnc">;
   /**
    * Host address the console listens on.
    * @default "127.0.0.1"
@@ -414,427 +431,6 @@ export interface GuestExecDeleteArgs {
   env?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
-// ---- Validated inputs (what the provider works with after check) ----
-
-/**
- * A storage volume in a libvirt storage pool. Outputs: `path`, `key`, `allocationBytes`. (Validated, with schema defaults applied: the shape `check` returns.)
- */
-export interface VolumeInputs {
-  /**
-   * libvirt connection URI (`qemu:///system`, `qemu+ssh://user@host/system`, ...). Default: the LIBVIRT_DEFAULT_URI environment variable, else `qemu:///system`.
-   */
-  uri?: string;
-  /**
-   * Name of the storage pool that holds the volume (1-64 letters, digits, '.', '_', '-'). Changing it replaces the volume.
-   * @default "default"
-   */
-  pool: string;
-  /**
-   * Volume name, unique in the pool; in a directory pool, the file name (1-128 letters, digits, '.', '_', '-', not starting with '.' or '-'). Changing it replaces the volume.
-   */
-  name: string;
-  /**
-   * Virtual size in bytes: a multiple of 512, from 512 up to 64 TiB (70368744177664), e.g. 1073741824 for 1 GiB. Growing it resizes the volume in place, live when a running domain uses it.
-   */
-  capacityBytes: number;
-  /**
-   * Image format. Changing it replaces the volume.
-   * @default "qcow2"
-   */
-  format: "qcow2" | "raw";
-  /**
-   * Create the volume as a copy-on-write overlay of this image (qcow2 volumes only). Changing it replaces the volume.
-   */
-  backingStore?: BackingStoreInputs;
-}
-
-/**
- * A libvirt/QEMU virtual machine (domain). Outputs: `uuid`, `domainId` (libvirt's runtime id), `state`, `pendingRestart` (the persistent config differs from the running domain). (Validated, with schema defaults applied: the shape `check` returns.)
- */
-export interface DomainInputs {
-  /**
-   * libvirt connection URI (`qemu:///system`, `qemu+ssh://user@host/system`, ...). Default: the LIBVIRT_DEFAULT_URI environment variable, else `qemu:///system`.
-   */
-  uri?: string;
-  /**
-   * Domain name, unique on the host (1-64 letters, digits, '.', '_', '-', not starting with '.' or '-'). Changing it replaces the domain.
-   */
-  name: string;
-  /**
-   * Hypervisor: `kvm` (hardware virtualization) or `qemu` (TCG emulation). Default: `kvm` when the host can run it, else `qemu`. Changing it replaces the domain.
-   */
-  type?: "kvm" | "qemu";
-  /**
-   * Memory in MiB, at least 16 and at most `maxMemoryMiB` (up to 16777216). Changed live (balloon) within `maxMemoryMiB`.
-   */
-  memoryMiB: number;
-  /**
-   * Number of virtual CPUs, 1-255 and at most `maxVcpus`. Changed live (CPU hotplug) within `maxVcpus`.
-   */
-  vcpus: number;
-  /**
-   * Upper bound in MiB for live memory changes; at least `memoryMiB`. Default: `memoryMiB` (no live growth).
-   */
-  maxMemoryMiB?: number;
-  /**
-   * Upper bound for live vcpu changes, 1-255; at least `vcpus`. Default: `vcpus` (no live growth).
-   */
-  maxVcpus?: number;
-  /**
-   * QEMU machine type, e.g. `pc` or `q35`. Default: QEMU's default for the architecture.
-   */
-  machine?: string;
-  /**
-   * Guest CPU architecture. Default: the host's.
-   */
-  arch?: "x86_64" | "i686" | "aarch64" | "armv7l" | "ppc64" | "ppc64le" | "riscv64" | "s390x";
-  /**
-   * How the domain boots: `{ kernel, initrd?, cmdline? }` for direct kernel boot, or `{ devices: ["hd", "cdrom", "network"] }` for a firmware boot order.
-   */
-  boot?: DomainBootInputs;
-  /**
-   * Disks defined together with the domain (boot disks). Disks added later belong in `Disk` resources.
-   * @default []
-   */
-  disks: DomainDiskInputs[];
-  /**
-   * Add the virtio-serial channel `org.qemu.guest_agent.0` for the QEMU guest agent (needed by GuestExec and agent shutdown).
-   * @default true
-   */
-  guestAgent: boolean;
-  /**
-   * Network interfaces, in order.
-   * @default []
-   */
-  networks: DomainNetworkInputs[];
-  /**
-   * A VNC or SPICE console. Default: none (use the serial console).
-   */
-  graphics?: DomainGraphicsInputs;
-  /**
-   * Whether the domain should be running. `false` shuts it down (gracefully, then forcibly after `shutdownTimeoutSeconds`).
-   * @default true
-   */
-  running: boolean;
-  /**
-   * Start the domain when libvirtd starts.
-   * @default false
-   */
-  autostart: boolean;
-  /**
-   * How long a graceful shutdown may take before the domain is forcibly stopped, in seconds (greater than 0, at most 86400).
-   * @default 60
-   */
-  shutdownTimeoutSeconds: number;
-  /**
-   * What to do when a change cannot be applied live: `never` only updates the persistent config and reports `pendingRestart`; `allow` shuts the domain down and starts it again.
-   * @default "never"
-   */
-  restart: "never" | "allow";
-}
-
-/**
- * A disk attached to a domain, live when the bus allows hotplug. Outputs: `target`, `alias`, `live` ({ file, format, readonly, virtualSizeBytes } from QEMU's query-block, or null). (Validated, with schema defaults applied: the shape `check` returns.)
- */
-export interface DiskInputs {
-  /**
-   * libvirt connection URI (`qemu:///system`, `qemu+ssh://user@host/system`, ...). Default: the LIBVIRT_DEFAULT_URI environment variable, else `qemu:///system`.
-   */
-  uri?: string;
-  /**
-   * The domain to attach to: its name or UUID (usually `vm.name`).
-   */
-  domain: string;
-  /**
-   * Absolute host path of the disk image, usually a Volume's `path`. No commas, quotes, '<', '>', '&', newlines or '..' segments. Changing it replaces the disk.
-   */
-  source: string;
-  /**
-   * Format of the image at `source`; must match the file (a Volume's default format is qcow2).
-   * @default "raw"
-   */
-  format: "raw" | "qcow2";
-  /**
-   * Bus the disk is attached to. virtio, scsi and usb hotplug on a running domain; sata on q35 does not (the change waits for the next boot or a restart). Changing it replaces the disk.
-   * @default "virtio"
-   */
-  bus: "virtio" | "scsi" | "usb" | "sata";
-  /**
-   * Device name in the domain XML: `vd*` for virtio, `sd*` for scsi, usb and sata (e.g. `vdb`, `sdc`). Default: the first free name for the bus.
-   */
-  target?: string;
-  /**
-   * Attach the disk read-only.
-   * @default false
-   */
-  readonly: boolean;
-  /**
-   * Serial number the guest sees (1-20 letters, digits, '.', '_', '-'); lets the guest find the disk by id.
-   */
-  serial?: string;
-  /**
-   * Boot priority of this disk (1 boots first), 1-9999. Cannot be combined with the domain's `boot.devices`.
-   */
-  bootOrder?: number;
-  /**
-   * How the disk is attached to a running domain: `libvirt` (attach-device) or `qmp` (QEMU's blockdev-add + device_add through libvirt's monitor passthrough; libvirt marks the domain tainted).
-   * @default "libvirt"
-   */
-  via: "libvirt" | "qmp";
-  /**
-   * Also add the disk to the domain's persistent config, so it survives a restart.
-   * @default true
-   */
-  persistent: boolean;
-  /**
-   * How long to wait for the guest to release the disk on detach, in seconds (greater than 0, at most 86400). A detach is complete only when the device is gone.
-   * @default 30
-   */
-  detachTimeoutSeconds: number;
-}
-
-/**
- * A CD-ROM drive attached to a domain; its media can change live on scsi, sata and ide drives. Outputs: `target`, `alias`, `inserted` (the media QEMU reports, null when empty). (Validated, with schema defaults applied: the shape `check` returns.)
- */
-export interface CdromInputs {
-  /**
-   * libvirt connection URI (`qemu:///system`, `qemu+ssh://user@host/system`, ...). Default: the LIBVIRT_DEFAULT_URI environment variable, else `qemu:///system`.
-   */
-  uri?: string;
-  /**
-   * The domain to attach to: its name or UUID (usually `vm.name`).
-   */
-  domain: string;
-  /**
-   * Bus of the drive. scsi supports live media changes; usb media is not removable (a media change replaces the drive); ide (and sata on q35) cannot be hot-plugged.
-   * @default "scsi"
-   */
-  bus: "scsi" | "usb" | "sata" | "ide";
-  /**
-   * Absolute host path of the ISO image in the drive, or null for an empty drive. No commas, quotes, '<', '>', '&', newlines or '..' segments.
-   * @default null
-   */
-  media: string | null;
-  /**
-   * Device name in the domain XML: `sd*` for scsi, usb and sata, `hd*` for ide (e.g. `sdc`, `hdc`). Default: the first free name for the bus.
-   */
-  target?: string;
-  /**
-   * Boot priority of this drive (1 boots first), 1-9999. Cannot be combined with the domain's `boot.devices`.
-   */
-  bootOrder?: number;
-  /**
-   * How the drive and its media are changed on a running domain: `libvirt` (attach/update-device) or `qmp` (QEMU commands through libvirt's monitor passthrough; libvirt marks the domain tainted).
-   * @default "libvirt"
-   */
-  via: "libvirt" | "qmp";
-}
-
-/**
- * A command run in the guest through the QEMU guest agent (guest-exec) when the resource is created. Outputs: `exitCode`, `stdout`, `stderr`, `pid`, `durationMs`. (Validated, with schema defaults applied: the shape `check` returns.)
- */
-export interface GuestExecInputs {
-  /**
-   * libvirt connection URI (`qemu:///system`, `qemu+ssh://user@host/system`, ...). Default: the LIBVIRT_DEFAULT_URI environment variable, else `qemu:///system`.
-   */
-  uri?: string;
-  /**
-   * The domain to run in: its name or UUID (usually `vm.name`). The domain needs `guestAgent` and a guest running qemu-ga.
-   */
-  domain: string;
-  /**
-   * Program to run in the guest: an absolute path (e.g. `/bin/sh`) or a bare command name found in the agent's PATH. Changing it runs the command again (replace).
-   */
-  path: string;
-  /**
-   * Arguments, passed as-is (a JSON array, never through a shell); any text except NUL. Changing them runs the command again (replace).
-   * @default []
-   */
-  args: string[];
-  /**
-   * Environment entries as `NAME=value` (NAME: letters, digits, '_', not starting with a digit). Changing them runs the command again (replace).
-   * @default []
-   */
-  env: string[];
-  /**
-   * Text written to the command's standard input (at most 786432 characters). Changing it runs the command again (replace).
-   */
-  input?: string;
-  /**
-   * Capture stdout and stderr into the `stdout` and `stderr` outputs.
-   * @default true
-   */
-  captureOutput: boolean;
-  /**
-   * How long the command may run, in seconds (greater than 0, at most 86400); a command still running then fails the operation.
-   * @default 60
-   */
-  timeoutSeconds: number;
-  /**
-   * Exit code that counts as success, 0-255; any other exit code fails the operation.
-   * @default 0
-   */
-  expectExitCode: number;
-  /**
-   * Arbitrary values; when any of them changes, the command runs again (replace).
-   */
-  triggers?: any[];
-  /**
-   * A command to run in the guest when this resource is deleted (skipped when the domain is gone).
-   */
-  delete?: GuestExecDeleteInputs;
-  /**
-   * How long to wait for the guest agent to answer (e.g. while the guest boots) before failing, in seconds (greater than 0, at most 86400).
-   * @default 300
-   */
-  agentTimeoutSeconds: number;
-}
-
-/**
- * The image a copy-on-write volume is layered on. (Validated, with schema defaults applied: the shape `check` returns.)
- */
-export interface BackingStoreInputs {
-  /**
-   * Absolute path of the backing image on the host (e.g. another volume's `path`). Changing it replaces the volume.
-   */
-  path: string;
-  /**
-   * Format of the backing image.
-   */
-  format: "qcow2" | "raw";
-}
-
-/**
- * How the domain boots: either direct kernel boot (`kernel`, optional `initrd` and `cmdline`) or an ordered list of boot `devices` — not both. (Validated, with schema defaults applied: the shape `check` returns.)
- */
-export interface DomainBootInputs {
-  /**
-   * Absolute host path of a kernel image to boot directly (e.g. an uncompressed vmlinux for PVH boot).
-   */
-  kernel?: string;
-  /**
-   * Absolute host path of an initramfs for direct kernel boot. Requires `kernel`.
-   */
-  initrd?: string;
-  /**
-   * Kernel command line for direct kernel boot, e.g. `console=ttyS0 quiet panic=-1`. Requires `kernel`. No '<', '>', '&', newlines or control characters; at most 4096 characters.
-   */
-  cmdline?: string;
-  /**
-   * Firmware boot order by device class, e.g. ["cdrom", "hd"]. Cannot be combined with `kernel`, `initrd`, `cmdline`, or any disk's `bootOrder`.
-   */
-  devices?: ("hd" | "cdrom" | "network")[];
-}
-
-/**
- * A disk defined together with the domain (present from its first boot). (Validated, with schema defaults applied: the shape `check` returns.)
- */
-export interface DomainDiskInputs {
-  /**
-   * Absolute host path of the disk image, usually a Volume's `path`. No commas, quotes, '<', '>', '&', newlines or '..' segments.
-   */
-  source: string;
-  /**
-   * Format of the image at `source`; must match the file (a Volume's default format is qcow2).
-   * @default "raw"
-   */
-  format: "raw" | "qcow2";
-  /**
-   * Bus the disk is attached to.
-   * @default "virtio"
-   */
-  bus: "virtio" | "scsi" | "usb" | "sata";
-  /**
-   * Device name in the domain XML: `vd*` for virtio, `sd*` for scsi, usb and sata (e.g. `vda`, `sdb`). Default: the first free name for the bus. Unique within the domain.
-   */
-  target?: string;
-  /**
-   * Attach the disk read-only.
-   * @default false
-   */
-  readonly: boolean;
-  /**
-   * Serial number the guest sees (1-20 letters, digits, '.', '_', '-'); lets the guest find the disk by id.
-   */
-  serial?: string;
-  /**
-   * Boot priority of this disk (1 boots first), 1-9999; unique within the domain. Cannot be combined with `boot.devices`.
-   */
-  bootOrder?: number;
-}
-
-/**
- * A network interface. Give `network` (a libvirt network) or `bridge` (a host bridge); with neither, the interface uses QEMU's user-mode networking. (Validated, with schema defaults applied: the shape `check` returns.)
- */
-export interface DomainNetworkInputs {
-  /**
-   * Name of a libvirt virtual network to connect to, e.g. `default`. Cannot be combined with `bridge`.
-   */
-  network?: string;
-  /**
-   * Name of a host bridge to connect to, e.g. `br0` (at most 15 characters). Cannot be combined with `network`.
-   */
-  bridge?: string;
-  /**
-   * NIC model the guest sees.
-   * @default "virtio"
-   */
-  model: "virtio" | "e1000" | "e1000e" | "rtl8139";
-  /**
-   * Unicast MAC address, e.g. `52:54:00:12:34:56`. Default: libvirt assigns one.
-   */
-  mac?: string;
-}
-
-/**
- * A graphical console. (Validated, with schema defaults applied: the shape `check` returns.)
- */
-export interface DomainGraphicsInputs {
-  /**
-   * Console protocol.
-   */
-  type: "vnc" | "spice";
-  /**
-   * Host address the console listens on.
-   * @default "127.0.0.1"
-   */
-  listen: string;
-  /**
-   * TCP port, 5900-65535. Default: the first free port from 5900.
-   */
-  port?: number;
-}
-
-/**
- * A command run in the guest when the GuestExec resource is deleted. (Validated, with schema defaults applied: the shape `check` returns.)
- */
-export interface GuestExecDeleteInputs {
-  /**
-   * Program to run in the guest: an absolute path or a bare command name found in the agent's PATH.
-   */
-  path: string;
-  /**
-   * Arguments, passed as-is (no shell).
-   * @default []
-   */
-  args: string[];
-  /**
-   * Environment entries as `NAME=value`.
-   * @default []
-   */
-  env: string[];
-}
-
-/**
- * The resource kinds whose inputs schema.json defines.
- */
-export const resourceKinds = ["Volume", "Domain", "Disk", "Cdrom", "GuestExec"] as const;
-
-/**
- * One of the resource kinds whose inputs schema.json defines.
- */
-export type ResourceKind = (typeof resourceKinds)[number];
-
 /**
  * Resource arguments by kind.
  */
@@ -844,15 +440,4 @@ export interface ArgsByKind {
   Disk: DiskArgs;
   Cdrom: CdromArgs;
   GuestExec: GuestExecArgs;
-}
-
-/**
- * Validated inputs by kind.
- */
-export interface InputsByKind {
-  Volume: VolumeInputs;
-  Domain: DomainInputs;
-  Disk: DiskInputs;
-  Cdrom: CdromInputs;
-  GuestExec: GuestExecInputs;
 }

@@ -38,11 +38,12 @@ function deferred(field: string, why: string, s: Situation): Classified {
 const replace = (field: string, reason: string): Classified => ({ field, class: "replace", reason });
 const live = (field: string, reason: string): Classified => ({ field, class: "live", reason });
 
-type Values = Record<string, unknown>;
+type Values = object;
+const get = (v: Values, k: string): unknown => (v as Record<string, unknown>)[k];
 
 function volumeField(field: string, olds: Values, news: Values): Classified {
   if (field === "capacityBytes") {
-    return Number(news.capacityBytes) >= Number(olds.capacityBytes)
+    return Number(get(news, "capacityBytes")) >= Number(get(olds, "capacityBytes"))
       ? live(field, "volume grows in place")
       : replace(field, "shrinking a volume would lose data; it is recreated");
   }
@@ -56,17 +57,17 @@ function domainField(field: string, olds: Values, news: Values, s: Situation): C
     case "arch":
       return replace(field, `a domain's ${field} is fixed at definition`);
     case "memoryMiB": {
-      const max = Number(news.maxMemoryMiB ?? olds.maxMemoryMiB ?? olds.memoryMiB);
-      return Number(news.memoryMiB) <= max
+      const max = Number(get(news, "maxMemoryMiB") ?? get(olds, "maxMemoryMiB") ?? get(olds, "memoryMiB"));
+      return Number(get(news, "memoryMiB")) <= max
         ? live(field, "balloon target within maxMemoryMiB")
         : deferred(field, "memory above maxMemoryMiB", s);
     }
     case "vcpus": {
-      const max = Number(news.maxVcpus ?? olds.maxVcpus ?? olds.vcpus);
-      return Number(news.vcpus) <= max ? live(field, "vcpu hotplug within maxVcpus") : deferred(field, "vcpus above maxVcpus", s);
+      const max = Number(get(news, "maxVcpus") ?? get(olds, "maxVcpus") ?? get(olds, "vcpus"));
+      return Number(get(news, "vcpus")) <= max ? live(field, "vcpu hotplug within maxVcpus") : deferred(field, "vcpus above maxVcpus", s);
     }
     case "running":
-      return live(field, news.running === false ? "domain shuts down" : "domain starts");
+      return live(field, get(news, "running") === false ? "domain shuts down" : "domain starts");
     case "autostart":
     case "shutdownTimeoutSeconds":
     case "restart":
@@ -79,7 +80,7 @@ function domainField(field: string, olds: Values, news: Values, s: Situation): C
 }
 
 function deviceBus(values: Values): string {
-  return String(values.bus ?? "");
+  return String(get(values, "bus") ?? "");
 }
 
 function diskField(field: string, _olds: Values, _news: Values): Classified {
@@ -98,7 +99,7 @@ function cdromField(field: string, olds: Values, news: Values): Classified {
     case "media":
       return deviceBus(news) === "usb"
         ? replace(field, "usb-storage is not removable: media change is detach and attach")
-        : live(field, `${news.media === null ? "eject" : "media change"} in the tray`);
+        : live(field, `${get(news, "media") === null ? "eject" : "media change"} in the tray`);
     case "detachTimeoutSeconds":
     case "uri":
       return live(field, "no change to the device itself");
@@ -158,9 +159,9 @@ export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
   if (value && typeof value === "object") {
     return `{${Object.keys(value as Values)
-      .filter((k) => (value as Values)[k] !== undefined)
+      .filter((k) => get(value as Values, k) !== undefined)
       .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((value as Values)[k])}`)
+      .map((k) => `${JSON.stringify(k)}:${canonical(get(value as Values, k))}`)
       .join(",")}}`;
   }
   return JSON.stringify(value ?? null);
@@ -168,5 +169,5 @@ export function canonical(value: unknown): string {
 
 /** Input fields that differ between the recorded inputs and the new ones. */
 export function changedFields(olds: Values, news: Values, fields: readonly string[]): string[] {
-  return fields.filter((f) => canonical(olds[f]) !== canonical(news[f]));
+  return fields.filter((f) => canonical(get(olds, f)) !== canonical(get(news, f)));
 }

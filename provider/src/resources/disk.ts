@@ -18,7 +18,8 @@ import {
   verifyLive,
   viewDomain,
 } from "./devices";
-import { clientFor, DiffResult, note, Props, ResourceError, ResourceHandlers } from "./handler";
+import { clientFor, DiffResult, note, ResourceError, ResourceHandlers } from "./handler";
+import type { DiskInputs } from "./inputs";
 import { hotpluggable } from "./classify";
 import { withDomainLock } from "./locks";
 
@@ -26,23 +27,6 @@ const KIND: ResourceKind = "Disk";
 const INPUT_FIELDS = [
   "domain", "source", "format", "bus", "target", "readonly", "serial", "bootOrder", "via", "persistent", "detachTimeoutSeconds", "uri",
 ] as const;
-
-export interface DiskInputs extends Props {
-  uri?: string;
-  /** The Pulumi resource name (set by the SDK): device names derive from it. */
-  resourceName?: string;
-  domain: string;
-  source: string;
-  format: "raw" | "qcow2";
-  bus: "virtio" | "scsi" | "usb" | "sata";
-  target?: string;
-  readonly: boolean;
-  serial?: string;
-  bootOrder?: number;
-  via: "libvirt" | "qmp";
-  persistent: boolean;
-  detachTimeoutSeconds: number;
-}
 
 export interface DiskOutputs extends DiskInputs {
   target: string;

@@ -6,7 +6,8 @@ import { diskSpecFromParsed } from "../vocab/disk-xml";
 import { buildDomainXml, DomainDiskSpec, DomainSpec, parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
 import { changedFields, Classified, classifyField, overall, ResourceKind, Situation } from "./classify";
 import { detectDomainType } from "./host-facts";
-import { clientFor, DiffResult, note, Props, ResourceError, ResourceHandlers } from "./handler";
+import { clientFor, DiffResult, note, ResourceError, ResourceHandlers } from "./handler";
+import type { DomainInputs } from "./inputs";
 import { stateName, stopDomain } from "./domain-state";
 import { defaultUri } from "../libvirt/pool";
 
@@ -19,27 +20,6 @@ const INPUT_FIELDS = [
 const CHOSEN_AT_CREATE = new Set(["type", "machine", "arch"]);
 /** Inline disks carry these aliases, so a redefine can tell them from disks that Disk/Cdrom resources attached. */
 const INLINE_ALIAS_PREFIX = "ua-inline-";
-
-export interface DomainInputs extends Props {
-  uri?: string;
-  name: string;
-  type?: "kvm" | "qemu";
-  memoryMiB: number;
-  vcpus: number;
-  maxMemoryMiB?: number;
-  maxVcpus?: number;
-  machine?: string;
-  arch?: string;
-  boot?: { kernel?: string; initrd?: string; cmdline?: string; devices?: ("hd" | "cdrom" | "network")[] };
-  disks: { source: string; format: "raw" | "qcow2"; bus: "virtio" | "scsi" | "usb" | "sata"; target?: string; readonly: boolean; serial?: string; bootOrder?: number }[];
-  guestAgent: boolean;
-  networks: { network?: string; bridge?: string; model: "virtio" | "e1000" | "e1000e" | "rtl8139"; mac?: string }[];
-  graphics?: { type: "vnc" | "spice"; listen: string; port?: number };
-  running: boolean;
-  autostart: boolean;
-  shutdownTimeoutSeconds: number;
-  restart: "never" | "allow";
-}
 
 export interface DomainOutputs extends DomainInputs {
   uuid: string;
@@ -74,9 +54,6 @@ function inlineDisks(inputs: DomainInputs): DomainDiskSpec[] {
 
 function domainSpec(inputs: DomainInputs, chosen: { type: "kvm" | "qemu"; uuid?: string }, keepDisks: DomainDiskSpec[] = []): DomainSpec {
   const boot = inputs.boot;
-  if (inputs.graphics?.type === "spice") {
-    throw new ResourceError(KIND, inputs.name, 'graphics.type "spice" is not supported yet; use "vnc"');
-  }
   return {
     name: inputs.name,
     uuid: chosen.uuid,
@@ -155,7 +132,7 @@ function situation(olds: DomainOutputs, news: DomainInputs): Situation {
 }
 
 function classifyDomainChanges(olds: DomainOutputs, news: DomainInputs): Classified[] {
-  const fields = changedFields(olds, news, INPUT_FIELDS).filter((f) => !(CHOSEN_AT_CREATE.has(f) && news[f] === undefined));
+  const fields = changedFields(olds, news, INPUT_FIELDS).filter((f) => !(CHOSEN_AT_CREATE.has(f) && (news as unknown as Record<string, unknown>)[f] === undefined));
   return fields.map((f) => classifyField(KIND, f, olds, news, situation(olds, news)));
 }
 

@@ -16,7 +16,10 @@ export interface DiffResult {
 
 export type Props = Record<string, any>;
 
-export interface ResourceHandlers<Inputs extends Props, Outputs extends Props> {
+/** Values as Pulumi hands them over: recorded outputs and new inputs, read field by field. */
+export type Fields = object;
+
+export interface ResourceHandlers<Inputs extends Fields, Outputs extends Fields> {
   kind: ResourceKind;
   diff(id: string, olds: Outputs, news: Inputs): Promise<DiffResult>;
   create(inputs: Inputs): Promise<{ id: string; outs: Outputs }>;
@@ -51,7 +54,7 @@ function stripProvider(inputs: Props): Props {
 }
 
 /** Pulumi's dynamic ResourceProvider over a resource's handlers. */
-export function dynamicProvider<I extends Props, O extends Props>(handlers: ResourceHandlers<I, O>) {
+export function dynamicProvider<I extends Fields, O extends Fields>(handlers: ResourceHandlers<I, O>) {
   return {
     async check(olds: Props, news: Props): Promise<{ inputs?: Props; failures?: CheckFailure[] }> {
       const { inputs, failures } = validateInputs(handlers.kind, stripProvider(news));
@@ -63,10 +66,10 @@ export function dynamicProvider<I extends Props, O extends Props>(handlers: Reso
       }
       return { inputs: { ...inputs, __provider: news.__provider } };
     },
-    diff: (id: string, olds: O, news: I) => handlers.diff(id, olds, stripProvider(news) as I),
-    create: (inputs: I) => handlers.create(stripProvider(inputs) as I),
+    diff: (id: string, olds: O, news: I) => handlers.diff(id, olds, stripProvider(news as Props) as I),
+    create: (inputs: I) => handlers.create(stripProvider(inputs as Props) as I),
     read: (id: string, props: O) => handlers.read(id, props),
-    update: (id: string, olds: O, news: I) => handlers.update(id, olds, stripProvider(news) as I),
+    update: (id: string, olds: O, news: I) => handlers.update(id, olds, stripProvider(news as Props) as I),
     delete: (id: string, props: O) => handlers.delete(id, props),
   };
 }

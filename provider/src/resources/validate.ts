@@ -17,9 +17,9 @@ import * as fs from "fs";
 import * as path from "path";
 import Ajv2020 from "ajv/dist/2020";
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020";
-import type { InputsByKind, ResourceKind } from "../../../sdk/src/inputs";
+import type { InputsByKind, ResourceKind } from "./inputs";
 
-export type { InputsByKind, ResourceKind } from "../../../sdk/src/inputs";
+export type { InputsByKind, ResourceKind } from "./inputs";
 export type {
   VolumeInputs,
   DomainInputs,
@@ -32,7 +32,7 @@ export type {
   DomainNetworkInputs,
   DomainGraphicsInputs,
   GuestExecDeleteInputs,
-} from "../../../sdk/src/inputs";
+} from "./inputs";
 
 /** Pulumi's marker for a value that is not known yet (during preview). */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";

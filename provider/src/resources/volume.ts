@@ -3,20 +3,12 @@
 import { isNotFound, LibvirtClient, StorageVolRef } from "../libvirt";
 import { buildVolumeXml, parseVolumeXml } from "../vocab/volume-xml";
 import { changedFields, classifyField, ResourceKind } from "./classify";
-import { clientFor, DiffResult, isUnknown, note, Props, ResourceError, ResourceHandlers } from "./handler";
+import { clientFor, DiffResult, isUnknown, note, ResourceError, ResourceHandlers } from "./handler";
+import type { VolumeInputs } from "./inputs";
 import { domainsUsingFile } from "./usage";
 
 const KIND: ResourceKind = "Volume";
 const INPUT_FIELDS = ["pool", "name", "capacityBytes", "format", "backingStore", "uri"] as const;
-
-export interface VolumeInputs extends Props {
-  uri?: string;
-  pool: string;
-  name: string;
-  capacityBytes: number;
-  format: "qcow2" | "raw";
-  backingStore?: { path: string; format: "qcow2" | "raw" };
-}
 
 export interface VolumeOutputs extends VolumeInputs {
   path: string;

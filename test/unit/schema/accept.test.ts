@@ -129,7 +129,7 @@ describe("schema validation accepts the contract's inputs and applies defaults",
   it("Cdrom: an empty scsi drive by default; media path or null", () => {
     const r = validateInputs("Cdrom", { domain: "vm1" });
     assert.deepEqual(r.failures, []);
-    assert.deepEqual(r.inputs, { domain: "vm1", bus: "scsi", media: null, via: "libvirt" });
+    assert.deepEqual(r.inputs, { domain: "vm1", bus: "scsi", media: null, via: "libvirt", detachTimeoutSeconds: 30 });
     for (const bus of ["scsi", "usb", "sata", "ide"] as const) {
       const target = bus === "ide" ? "hdc" : "sdc";
       const c = validateInputs("Cdrom", { domain: "vm1", bus, media: "/srv/iso/seed.iso", target, bootOrder: 2 });

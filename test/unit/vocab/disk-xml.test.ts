@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { SpecError } from "../../../provider/src/vocab/errors";
 import { buildDiskXml, diskSpecFromParsed, parseDisks, type DiskSpec, type ParsedDisk } from "../../../provider/src/vocab/disk-xml";
-import { fixtureText } from "./helpers";
+import { fixtureText, libxml2XPathString } from "./helpers";
 
 function roundTrip(xml: string): { first: ParsedDisk; second: ParsedDisk; rebuilt: string } {
   const [first] = parseDisks(xml);
@@ -61,6 +61,18 @@ describe("vocab/disk-xml", () => {
     assert.equal(disk?.source, source);
     assert.equal(disk?.target, "vdb");
     assert.equal(disk?.alias, "ua-x");
+  });
+
+  it("libxml2, libvirt's own parser, reads a hostile path exactly, tabs and newlines included", function () {
+    this.timeout(30_000);
+    const source = `/images/'q' "dq" <a> & b\tTAB\nLF\r\nCRLF  two spaces .img`;
+    const xml = buildDiskXml({ device: "disk", bus: "virtio", target: "vdb", source });
+    const read = libxml2XPathString(xml, "/disk/source/@file");
+    if (read === null) {
+      console.warn("      skipped: xmllint not installed (apt-get install -y --no-install-recommends libxml2-utils)");
+      this.skip();
+    }
+    assert.equal(read, source);
   });
 
   it("an empty cdrom has no <source> and reads back with source null", () => {

@@ -40,5 +40,24 @@ export function virtXmlValidate(xml: string, schema: "domain" | "storagevol" | "
   }
 }
 
+/**
+ * Evaluates an XPath string expression with libxml2's xmllint: libvirt parses XML with libxml2, so
+ * this is what libvirt would read. Returns null when xmllint is not installed.
+ */
+export function libxml2XPathString(xml: string, xpath: string): string | null {
+  const dir = mkdtempSync(join(tmpdir(), "plv-vocab-"));
+  try {
+    const file = join(dir, "doc.xml");
+    writeFileSync(file, xml);
+    const result = spawnSync("xmllint", ["--xpath", `string(${xpath})`, file], { encoding: "utf8", timeout: 30_000 });
+    if (result.error !== undefined && (result.error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    if (result.status !== 0) throw new Error(`xmllint failed: ${result.stderr}`);
+    // xmllint ends its --xpath output with one newline of its own.
+    return result.stdout.endsWith("\n") ? result.stdout.slice(0, -1) : result.stdout;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export const VALIDATOR_MISSING =
   "virt-xml-validate not installed (apt-get install -y --no-install-recommends libvirt-clients libxml2-utils)";

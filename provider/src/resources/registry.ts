@@ -1,0 +1,12 @@
+// What the SDK's serialized shim requires by package name ("pulumi-libvirt-live/provider"): one dynamic
+// provider per resource kind, built from the resource files. Loaded once per provider process.
+import { disk } from "./disk";
+import { domain } from "./domain";
+import { dynamicProvider } from "./handler";
+import { volume } from "./volume";
+
+export const providers = {
+  Volume: dynamicProvider(volume),
+  Domain: dynamicProvider(domain),
+  Disk: dynamicProvider(disk),
+};

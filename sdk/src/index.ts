@@ -1,0 +1,101 @@
+// pulumi-libvirt-live: libvirt/QEMU machines as Pulumi resources, changed live where QEMU allows it.
+import * as pulumi from "@pulumi/pulumi";
+import type { CdromArgs, DiskArgs, DomainArgs, GuestExecArgs, VolumeArgs } from "./inputs";
+import { providerShim, ResourceKindName } from "./shim";
+
+export * from "./inputs";
+
+/** Pulumi module of every resource type: URNs read pulumi-nodejs:dynamic/libvirt:<Kind>. */
+export const TYPE_MODULE = "libvirt";
+
+/** Outputs the provider computes, declared so they appear on the resource object (undefined until known). */
+function withOutputs(args: object, outputs: readonly string[]): pulumi.Inputs {
+  const props: pulumi.Inputs = {};
+  for (const name of outputs) props[name] = undefined;
+  return { ...props, ...args };
+}
+
+/** The dynamic.Resource constructor arguments for one of our kinds. */
+function resourceArgs(kind: ResourceKindName, name: string, props: pulumi.Inputs, opts?: pulumi.CustomResourceOptions) {
+  return [providerShim(kind), name, props, opts, TYPE_MODULE, kind] as const;
+}
+
+export interface LiveBlock {
+  file: string | null;
+  format: string | null;
+  readonly: boolean;
+  virtualSizeBytes: number | null;
+}
+
+/** A disk image in a libvirt storage pool. Grows live; shrinking recreates it. */
+export class Volume extends pulumi.dynamic.Resource {
+  declare readonly path: pulumi.Output<string>;
+  declare readonly key: pulumi.Output<string>;
+  declare readonly allocationBytes: pulumi.Output<number>;
+  declare readonly capacityBytes: pulumi.Output<number>;
+  declare readonly name: pulumi.Output<string>;
+
+  constructor(name: string, args: VolumeArgs, opts?: pulumi.CustomResourceOptions) {
+    super(...resourceArgs("Volume", name, withOutputs(args, ["path", "key", "allocationBytes"]), opts));
+  }
+}
+
+/** A virtual machine, defined persistently and changed live where QEMU allows it. */
+export class Domain extends pulumi.dynamic.Resource {
+  declare readonly name: pulumi.Output<string>;
+  declare readonly uuid: pulumi.Output<string>;
+  /** libvirt's runtime id (-1 when not running); `id` is Pulumi's. */
+  declare readonly domainId: pulumi.Output<number>;
+  declare readonly state: pulumi.Output<string>;
+  /** The persistent config differs from what runs: some change waits for the next boot. */
+  declare readonly pendingRestart: pulumi.Output<boolean>;
+  declare readonly liveMemoryMiB: pulumi.Output<number | null>;
+
+  constructor(name: string, args: DomainArgs, opts?: pulumi.CustomResourceOptions) {
+    super(...resourceArgs("Domain", name, withOutputs(args, ["uuid", "domainId", "state", "pendingRestart", "liveMemoryMiB"]), opts));
+  }
+}
+
+/** A disk image attached to a domain, live on virtio, scsi and usb. */
+export class Disk extends pulumi.dynamic.Resource {
+  declare readonly target: pulumi.Output<string>;
+  declare readonly alias: pulumi.Output<string>;
+  declare readonly live: pulumi.Output<LiveBlock | null>;
+
+  constructor(name: string, args: DiskArgs, opts?: pulumi.CustomResourceOptions) {
+    super(...resourceArgs("Disk", name, withOutputs({ resourceName: name, ...args }, ["target", "alias", "live"]), opts));
+  }
+}
+
+/** A cdrom drive; media changes live on tray devices (scsi, sata, ide), and by replace on usb. */
+export class Cdrom extends pulumi.dynamic.Resource {
+  declare readonly target: pulumi.Output<string>;
+  declare readonly alias: pulumi.Output<string>;
+  /** The media QEMU really has (query-block), null when empty. */
+  declare readonly inserted: pulumi.Output<string | null>;
+
+  constructor(name: string, args: CdromArgs, opts?: pulumi.CustomResourceOptions) {
+    super(...resourceArgs("Cdrom", name, withOutputs({ resourceName: name, ...args }, ["target", "alias", "inserted"]), opts));
+  }
+}
+
+export interface GuestExecOptions extends pulumi.CustomResourceOptions {
+  /** Make stdout and stderr secret in the state (input is always secret). */
+  secretOutput?: boolean;
+}
+
+/** A command run inside the guest through the QEMU guest agent. */
+export class GuestExec extends pulumi.dynamic.Resource {
+  declare readonly exitCode: pulumi.Output<number>;
+  declare readonly stdout: pulumi.Output<string>;
+  declare readonly stderr: pulumi.Output<string>;
+  declare readonly pid: pulumi.Output<number>;
+  declare readonly durationMs: pulumi.Output<number>;
+
+  constructor(name: string, args: GuestExecArgs, opts: GuestExecOptions = {}) {
+    const { secretOutput, ...rest } = opts;
+    const secrets = ["input", ...(secretOutput ? ["stdout", "stderr"] : [])];
+    const props = withOutputs({ ...args, input: args.input === undefined ? undefined : pulumi.secret(args.input) }, ["exitCode", "stdout", "stderr", "pid", "durationMs"]);
+    super(...resourceArgs("GuestExec", name, props, { ...rest, additionalSecretOutputs: [...(rest.additionalSecretOutputs ?? []), ...secrets] }));
+  }
+}
