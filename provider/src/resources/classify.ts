@@ -57,14 +57,15 @@ function domainField(field: string, olds: Values, news: Values, s: Situation): C
     case "arch":
       return replace(field, `a domain's ${field} is fixed at definition`);
     case "memoryMiB": {
-      const max = Number(get(news, "maxMemoryMiB") ?? get(olds, "maxMemoryMiB") ?? get(olds, "memoryMiB"));
+      // A running QEMU is bounded by the ceiling it started with; a new ceiling only counts after a restart.
+      const max = Math.min(Number(get(olds, "maxMemoryMiB") ?? get(olds, "memoryMiB")), Number(get(news, "maxMemoryMiB") ?? get(news, "memoryMiB")));
       return Number(get(news, "memoryMiB")) <= max
         ? live(field, "balloon target within maxMemoryMiB")
-        : deferred(field, "memory above maxMemoryMiB", s);
+        : deferred(field, "memory above the running maxMemoryMiB", s);
     }
     case "vcpus": {
-      const max = Number(get(news, "maxVcpus") ?? get(olds, "maxVcpus") ?? get(olds, "vcpus"));
-      return Number(get(news, "vcpus")) <= max ? live(field, "vcpu hotplug within maxVcpus") : deferred(field, "vcpus above maxVcpus", s);
+      const max = Math.min(Number(get(olds, "maxVcpus") ?? get(olds, "vcpus")), Number(get(news, "maxVcpus") ?? get(news, "vcpus")));
+      return Number(get(news, "vcpus")) <= max ? live(field, "vcpu hotplug within maxVcpus") : deferred(field, "vcpus above the running maxVcpus", s);
     }
     case "running":
       return live(field, get(news, "running") === false ? "domain shuts down" : "domain starts");

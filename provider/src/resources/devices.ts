@@ -4,9 +4,10 @@ import { Affect, DomainRef, isNotFound, LibvirtClient, uuidToString } from "../l
 import { buildDiskXml, DiskBus, DiskSpec, ParsedDisk } from "../vocab/disk-xml";
 import { pickFreeDriveUnit, pickFreeTarget, usbControllerPorts } from "../vocab/disk-placement";
 import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
-import { blockdevAdd, blockdevDel, deviceAdd, DeviceAddSpec, deviceDel, queryNamedBlockNodes, queryPci } from "../vocab/qmp";
+import { blockdevAdd, blockdevDel, blockdevOpenTray, blockdevRemoveMedium, deviceAdd, DeviceAddSpec, deviceDel, queryNamedBlockNodes, queryPci } from "../vocab/qmp";
 import { blockNodeNames, libvirtScsiBus, libvirtUsbBus } from "../vocab/qmp-names";
 import { BlockDeviceInfo, findBlockDevice, parseNamedBlockNodes } from "../vocab/query-block";
+import { withDomainLock } from "./locks";
 import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
 
 export interface DomainView {
@@ -200,20 +201,84 @@ export async function attachQmp(client: LibvirtClient, view: DomainView, device:
 
 /** device_del, wait until QEMU no longer lists the device, then drop its block nodes. */
 export async function detachQmp(client: LibvirtClient, view: DomainView, id: string, timeoutSeconds: number): Promise<void> {
-  if (await findLiveBlock(client, view.dom, id).then((d) => d?.qdevId === id)) {
+  const device = await findLiveBlock(client, view.dom, id);
+  if (device?.qdevId === id) {
+    // A tray device keeps a medium inserted after plug-in pinned past its own removal: take it out first.
+    if (device.trayOpen !== null && device.inserted) {
+      await qmp(client, view.dom, blockdevOpenTray(id, true));
+      await qmp(client, view.dom, blockdevRemoveMedium(id));
+    }
     await qmp(client, view.dom, deviceDel(id));
     const gone = await pollUntil(async () => (await findLiveBlock(client, view.dom, id))?.qdevId !== id, timeoutSeconds * 1000, 25);
     if (!gone) {
       throw new Error(`the guest did not release ${id} within ${timeoutSeconds} s; it stays attached and in the stack: retry the delete when the guest responds`);
     }
   }
-  const nodes = blockNodeNames(id);
-  const remaining = await findLiveBlock(client, view.dom, id);
-  if (remaining?.inserted?.nodeName === nodes.format || (await nodeExists(client, view.dom, nodes.format))) {
-    await qmp(client, view.dom, blockdevDel(nodes.format));
-  }
+  // The device lets go of its node a moment after it leaves query-block (usb unplug completes asynchronously).
+  const format = blockNodeNames(id).format;
+  const released = await pollUntil(async () => {
+    if (!(await nodeExists(client, view.dom, format))) return true;
+    return qmp(client, view.dom, blockdevDel(format)).then(
+      () => true,
+      (error) => (/in use/i.test((error as Error).message) ? false : Promise.reject(error)),
+    );
+  }, timeoutSeconds * 1000, 25);
+  if (!released) throw new Error(`QEMU still holds block node ${format} ${timeoutSeconds} s after ${id} was removed`);
 }
 
 async function nodeExists(client: LibvirtClient, dom: DomainRef, nodeName: string): Promise<boolean> {
   return parseNamedBlockNodes(await qmp(client, dom, queryNamedBlockNodes())).some((n) => n.nodeName === nodeName);
+}
+
+// ---- the create and delete flows Disk and Cdrom share ---------------------------------------------------------
+
+export interface DeviceRecord {
+  uri?: string;
+  domain: string;
+  domainUuid: string;
+  alias: string;
+  via: "libvirt" | "qmp";
+  detachTimeoutSeconds: number;
+}
+
+/**
+ * Looks the domain up, then attaches and reads back under its per-domain lock, so parallel creates on one
+ * domain pick distinct targets and addresses.
+ */
+export async function createDevice<O>(
+  client: LibvirtClient,
+  domainRef: string,
+  attach: (view: DomainView) => Promise<void>,
+  observe: (view: DomainView) => Promise<O | null>,
+): Promise<{ uuid: string; outs: O }> {
+  const view = await viewDomain(client, domainRef);
+  if (!view) throw new Error(`domain "${domainRef}" not found`);
+  return withDomainLock(view.uuid, async () => {
+    await attach((await viewDomain(client, view.uuid))!);
+    const outs = await observe((await viewDomain(client, view.uuid))!);
+    if (!outs) throw new Error("the device is not on the domain after the attach");
+    return { uuid: view.uuid, outs };
+  });
+}
+
+/** Detaches (waiting for the guest to let go) under the domain's lock; a gone domain means nothing to do. */
+export async function deleteDevice(client: LibvirtClient, record: DeviceRecord): Promise<void> {
+  const view = await viewDomain(client, record.domainUuid);
+  if (!view) return;
+  await withDomainLock(view.uuid, async () => {
+    const fresh = (await viewDomain(client, view.uuid))!;
+    if (record.via === "qmp") {
+      if (fresh.running) await detachQmp(client, fresh, record.alias, record.detachTimeoutSeconds);
+    } else {
+      await detachXml(client, fresh, record.alias, record.detachTimeoutSeconds);
+    }
+  });
+}
+
+/** Removes a device whose attach could not be verified, so a failed create leaves the domain as it was. */
+export async function undoAttach(client: LibvirtClient, uuid: string, record: Omit<DeviceRecord, "domainUuid" | "domain">): Promise<void> {
+  const now = await viewDomain(client, uuid);
+  if (!now) return;
+  if (record.via === "qmp") await detachQmp(client, now, record.alias, record.detachTimeoutSeconds).catch(() => undefined);
+  else await detachXml(client, now, record.alias, record.detachTimeoutSeconds).catch(() => undefined);
 }

@@ -3,25 +3,24 @@
 // resource name, so an interrupted create is adopted rather than duplicated.
 import { createHash } from "node:crypto";
 import { deriveBlockId, deriveUserAlias } from "../vocab/qmp-names";
-import { changedFields, classifyAttach, classifyField, ResourceKind, Situation } from "./classify";
+import { changedFields, classifyAttach, classifyField, hotpluggable, ResourceKind, Situation } from "./classify";
 import {
   attachQmp,
   attachXml,
-  detachQmp,
-  detachXml,
+  createDevice,
+  deleteDevice,
   diskByAlias,
   DomainView,
   findLiveBlock,
   LiveBlock,
   liveBlockOf,
   placeDevice,
+  undoAttach,
   verifyLive,
   viewDomain,
 } from "./devices";
 import { clientFor, DiffResult, note, ResourceError, ResourceHandlers } from "./handler";
 import type { DiskInputs } from "./inputs";
-import { hotpluggable } from "./classify";
-import { withDomainLock } from "./locks";
 
 const KIND: ResourceKind = "Disk";
 const INPUT_FIELDS = [
@@ -60,9 +59,11 @@ async function observe(view: DomainView, inputs: DiskInputs, alias: string): Pro
     const live = liveBlockOf(block)!;
     return { ...inputs, target: inputs.target ?? alias, alias, domainUuid: view.uuid, source: live.file ?? "", readonly: live.readonly, live };
   }
-  const disk = diskByAlias(view.running ? view.live : view.config, alias);
+  // Look in the config too: a device on a bus that does not hot-plug waits there for the next boot.
+  const inLive = diskByAlias(view.live, alias);
+  const disk = inLive ?? diskByAlias(view.config, alias);
   if (!disk) return null;
-  const live = view.running ? liveBlockOf(await findLiveBlock(client, view.dom, alias)) : null;
+  const live = inLive ? liveBlockOf(await findLiveBlock(client, view.dom, alias)) : null;
   return {
     ...inputs,
     // What is really attached, under the input names, so refresh + diff shows media swapped behind our back.
@@ -101,10 +102,7 @@ async function attach(view: DomainView, inputs: DiskInputs, alias: string): Prom
     try {
       await verifyLive(client, view.dom, alias, { file: inputs.source, readonly: inputs.readonly });
     } catch (error) {
-      // Undo, so a failed create leaves the domain as it was.
-      const now = (await viewDomain(client, view.uuid))!;
-      if (inputs.via === "qmp") await detachQmp(client, now, alias, inputs.detachTimeoutSeconds).catch(() => undefined);
-      else await detachXml(client, now, alias, inputs.detachTimeoutSeconds).catch(() => undefined);
+      await undoAttach(client, view.uuid, { ...inputs, alias });
       throw error;
     }
   }
@@ -127,19 +125,12 @@ export const disk: ResourceHandlers<DiskInputs, DiskOutputs> = {
   async create(inputs) {
     const client = await clientFor(inputs.uri);
     const alias = deviceName(inputs);
-    const view = await viewDomain(client, inputs.domain);
-    if (!view) throw new ResourceError(KIND, label(inputs), `domain "${inputs.domain}" not found`);
-    return withDomainLock(view.uuid, async () => {
-      const fresh = (await viewDomain(client, view.uuid))!;
-      try {
-        await attach(fresh, inputs, alias);
-      } catch (error) {
-        throw new ResourceError(KIND, label(inputs), (error as Error).message, { cause: error });
-      }
-      const outs = await observe((await viewDomain(client, view.uuid))!, inputs, alias);
-      if (!outs) throw new ResourceError(KIND, label(inputs), `${alias} is not on the domain after the attach`);
-      return { id: `${view.uuid}/${alias}`, outs };
-    });
+    try {
+      const { uuid, outs } = await createDevice(client, inputs.domain, (view) => attach(view, inputs, alias), (view) => observe(view, inputs, alias));
+      return { id: `${uuid}/${alias}`, outs };
+    } catch (error) {
+      throw new ResourceError(KIND, label(inputs), (error as Error).message, { cause: error });
+    }
   },
 
   async read(id, props) {
@@ -162,21 +153,11 @@ export const disk: ResourceHandlers<DiskInputs, DiskOutputs> = {
   },
 
   async delete(_id, props) {
-    const client = await clientFor(props.uri);
-    const view = await viewDomain(client, props.domainUuid);
-    if (!view) return;
-    await withDomainLock(view.uuid, async () => {
-      const fresh = (await viewDomain(client, view.uuid))!;
-      try {
-        if (props.via === "qmp") {
-          if (fresh.running) await detachQmp(client, fresh, props.alias, props.detachTimeoutSeconds);
-        } else {
-          await detachXml(client, fresh, props.alias, props.detachTimeoutSeconds);
-        }
-      } catch (error) {
-        throw new ResourceError(KIND, label(props), (error as Error).message, { cause: error });
-      }
-    });
+    try {
+      await deleteDevice(await clientFor(props.uri), props);
+    } catch (error) {
+      throw new ResourceError(KIND, label(props), (error as Error).message, { cause: error });
+    }
   },
 
   async describeCreate(inputs) {

@@ -4,9 +4,11 @@ import { disk } from "./disk";
 import { domain } from "./domain";
 import { dynamicProvider } from "./handler";
 import { volume } from "./volume";
+import { cdrom } from "./cdrom";
 
 export const providers = {
   Volume: dynamicProvider(volume),
   Domain: dynamicProvider(domain),
   Disk: dynamicProvider(disk),
+  Cdrom: dynamicProvider(cdrom),
 };

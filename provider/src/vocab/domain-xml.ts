@@ -6,7 +6,14 @@
 // virDomainSetMemoryFlags) and <memory> (allocated at boot). No <maxMemory slots=…>: growing past
 // <memory> would need DIMM hotplug and a NUMA topology, which this provider does not model.
 // Shrinking/growing live needs the guest's virtio_balloon driver; without it the guest keeps
-// <memory> and libvirt still reports the requested <currentMemory>.
+// <memory>. Measured on libvirt 9.0: LIVE XML's <currentMemory> is the balloon's actual size
+// (equal to <memory> when the guest has no balloon driver); the configured target is only in the
+// INACTIVE XML. Compare a memory change against the inactive XML.
+//
+// Boot: libvirt adds <os><boot dev='hd'/> on define whenever no device has a <boot order>, even
+// with direct kernel boot (measured). Such a domain then refuses any hot-added disk carrying
+// <boot order> ("per-device boot elements cannot be used together with os/boot elements"): see
+// acceptsDeviceBootOrder.
 
 import { SpecError } from "./errors";
 import { diskElement, parseDeviceAddress, parseDisks, type DeviceAddress, type DiskSpec, type ParsedDisk, type PciAddress, type UsbAddress } from "./disk-xml";
@@ -41,7 +48,10 @@ export interface KernelBoot {
   readonly initrd?: string;
   readonly cmdline?: string;
 }
-/** Firmware boot from devices in this order. libvirt refuses it together with per-disk bootOrder. */
+/**
+ * Firmware boot from devices in this order. libvirt refuses it together with per-disk bootOrder,
+ * and a domain defined this way (or with no disk bootOrder at all) can never take a disk with one.
+ */
 export interface DeviceBoot {
   readonly devices: readonly BootDevice[];
 }
@@ -375,7 +385,10 @@ export interface ParsedDomain {
   readonly type: string;
   /** libvirt's runtime id; null when the domain is not running (inactive XML has none). */
   readonly id: number | null;
-  /** <currentMemory> (falls back to <memory>). */
+  /**
+   * <currentMemory> (falls back to <memory>). In live XML this is the balloon's actual size, not
+   * the target: read the target from the INACTIVE XML.
+   */
   readonly memoryKiB: number | null;
   /** <memory>: the ceiling for live memory changes. */
   readonly maxMemoryKiB: number | null;
@@ -491,6 +504,14 @@ export function parseDomainXml(xml: string): ParsedDomain {
     usbAddresses: addresses.filter((a): a is UsbAddress => a.type === "usb"),
     pciAddresses: addresses.filter((a): a is PciAddress => a.type === "pci"),
   };
+}
+
+/**
+ * Whether a disk with a boot order can be attached. False when the domain boots by
+ * <os><boot dev=…>, which libvirt also adds by itself when no device had a boot order at define.
+ */
+export function acceptsDeviceBootOrder(domain: Pick<ParsedDomain, "os">): boolean {
+  return domain.os.bootDevices.length === 0;
 }
 
 /**

@@ -10,4 +10,5 @@ export * from "./qmp-names";
 export * from "./qmp";
 export * from "./query-block";
 export * from "./qga";
+export * from "./volume-xml";
 export { parseXmlRoot, parseXmlDocument, buildXmlDocument, type XmlNode } from "./xml";

@@ -24,13 +24,20 @@ const BYTES_PER_UNIT: Readonly<Record<string, number>> = {
   eib: 1024 ** 6,
 };
 
-/** Converts a libvirt scaled integer to KiB (rounded up, as libvirt does); undefined when unreadable. */
-export function toKiB(value: string | undefined, unit: string | undefined): number | undefined {
+/** Converts a libvirt scaled integer (any unit libvirt accepts, default `defaultUnit`) to bytes; undefined when unreadable. */
+export function toBytes(value: string | undefined, unit: string | undefined, defaultUnit = "bytes"): number | undefined {
   if (value === undefined || !/^\s*[0-9]+\s*$/.test(value)) return undefined;
-  const factor = BYTES_PER_UNIT[(unit ?? "KiB").toLowerCase()];
-  if (factor === undefined) return undefined;
+  const key = (unit ?? defaultUnit).toLowerCase();
+  if (!Object.hasOwn(BYTES_PER_UNIT, key)) return undefined;
+  const factor = BYTES_PER_UNIT[key] ?? Number.NaN;
   const bytes = Number(value) * factor;
-  return Number.isFinite(bytes) ? Math.ceil(bytes / 1024) : undefined;
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+/** Converts a libvirt scaled integer to KiB (default unit KiB, rounded up as libvirt does); undefined when unreadable. */
+export function toKiB(value: string | undefined, unit: string | undefined): number | undefined {
+  const bytes = toBytes(value, unit, "KiB");
+  return bytes === undefined ? undefined : Math.ceil(bytes / 1024);
 }
 
 export const KIB_PER_MIB = 1024;

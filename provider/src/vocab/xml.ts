@@ -46,13 +46,14 @@ function isRepeating(jPath: string): boolean {
   return lastDot > 0 && REPEATING_PARENTS.has(jPath.slice(0, lastDot));
 }
 
-const PREDEFINED_ENTITIES: Readonly<Record<string, string>> = {
-  lt: "<",
-  gt: ">",
-  amp: "&",
-  quot: '"',
-  apos: "'",
-};
+// A Map, not an object literal: "&constructor;" must not find Object.prototype.constructor.
+const PREDEFINED_ENTITIES: ReadonlyMap<string, string> = new Map([
+  ["lt", "<"],
+  ["gt", ">"],
+  ["amp", "&"],
+  ["quot", '"'],
+  ["apos", "'"],
+]);
 
 /** True when XML 1.0 allows this code point in a document at all. */
 export function isXmlChar(codePoint: number): boolean {
@@ -67,7 +68,7 @@ export function isXmlChar(codePoint: number): boolean {
 }
 
 function decodeReference(ref: string): string {
-  const predefined = PREDEFINED_ENTITIES[ref];
+  const predefined = PREDEFINED_ENTITIES.get(ref);
   if (predefined !== undefined) return predefined;
   let codePoint = Number.NaN;
   if (ref.startsWith("#x") && ref.length > 2 && /^[0-9a-fA-F]+$/.test(ref.slice(2))) {

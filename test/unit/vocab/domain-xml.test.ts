@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import {
+  acceptsDeviceBootOrder,
   buildDomainXml,
   freePcieRootPorts,
   machineFamily,
@@ -173,6 +174,24 @@ describe("vocab/domain-xml", () => {
       parsed.controllers.filter((c) => c.type === "scsi").map((c) => c.alias),
       ["scsi0"],
     );
+  });
+
+  it("reads a recorded live domain: balloon size, agent channel not connected, libvirt's own <boot dev='hd'/>", () => {
+    const parsed = parseDomainXml(fixtureText("recorded-live-domain-pc.xml"));
+    assert.equal(parsed.maxMemoryKiB, 131072);
+    assert.equal(parsed.memoryKiB, 131072, "live XML shows the balloon's actual size (no guest driver), not the 65536 target");
+    assert.equal(parsed.guestAgentState, "disconnected");
+    assert.equal(parsed.machine, "pc-i440fx-7.2");
+    assert.deepEqual(parsed.os.bootDevices, ["hd"], "libvirt added it: no device had a boot order");
+    assert.equal(acceptsDeviceBootOrder(parsed), false);
+    assert.deepEqual(parsed.usbAddresses, [{ type: "usb", bus: 0, port: "3" }]);
+  });
+
+  it("knows which domains can take a disk with a boot order", () => {
+    const perDevice = parseDomainXml(buildDomainXml({ ...minimal, disks: [{ device: "disk", bus: "virtio", source: "/a", bootOrder: 1 }] }));
+    assert.equal(acceptsDeviceBootOrder(perDevice), true);
+    const byDevices = parseDomainXml(buildDomainXml({ ...minimal, boot: { devices: ["hd"] } }));
+    assert.equal(acceptsDeviceBootOrder(byDevices), false);
   });
 
   it("finds q35 root ports with nothing plugged in", () => {

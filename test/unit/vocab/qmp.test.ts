@@ -154,7 +154,7 @@ describe("vocab/qmp", () => {
 
   describe("replies", () => {
     it("turns a QMP error into a typed QmpError with class, description and command", () => {
-      const reply = JSON.stringify(fixtureJson("qmp-error-device-not-found.json"));
+      const reply = JSON.stringify(fixtureJson("recorded-qmp-error-device-del.json"));
       assert.throws(
         () => parseQmpReply(reply, deviceDel("ua-missing")),
         (error: unknown) =>
@@ -245,5 +245,51 @@ describe("vocab/qmp", () => {
       const nodes = parseNamedBlockNodes(parseQmpReply(fixtureJson("query-named-block-nodes.json"), "query-named-block-nodes"));
       assert.deepEqual(nodes.map((n) => [n.nodeName, n.driver]), [["plv-data-fmt", "qcow2"], ["plv-data-file", "file"]]);
     });
+  });
+});
+
+describe("vocab/query-block on replies recorded from libvirt 9.0 / QEMU 7.2", () => {
+  it("maps every device of a libvirt-attached domain to its alias, usb-storage's QOM path included", () => {
+    const devices = parseQueryBlock(parseQmpReply(fixtureJson("recorded-query-block-libvirt-attach.json"), "query-block"));
+    const disks = parseDisks(fixtureText("recorded-live-domain-pc.xml"));
+    assert.deepEqual(devices.map((d) => d.qdevId).sort(), disks.map((d) => d.alias).sort());
+    for (const disk of disks) {
+      const entry = findBlockDevice(devices, { qdevId: disk.alias ?? "" });
+      assert.equal(entry?.inserted?.file ?? null, disk.source, `${disk.alias}: query-block and XML agree on the medium`);
+      if (disk.sourceIndex !== null) assert.equal(entry?.inserted?.nodeName, libvirtNodeNames(disk.sourceIndex).format);
+    }
+    const usb = findBlockDevice(devices, { qdevId: "ua-usbcd" });
+    assert.equal(usb?.qdev, "/machine/peripheral/ua-usbcd/ua-usbcd.0/legacy[0]");
+    assert.equal(usb?.removable, false, "a usb cdrom is not removable media: a media change is a replace");
+    assert.equal(findBlockDevice(devices, { qdevId: "ua-cd0" })?.trayOpen, true);
+  });
+
+  it("sees QMP-added devices and a QMP media change", () => {
+    const devices = parseQueryBlock(parseQmpReply(fixtureJson("recorded-query-block-after-qmp.json"), "query-block"));
+    const scsi = findBlockDevice(devices, { qdevId: deriveBlockId("plv-vocab-probe/data disk") });
+    assert.equal(scsi?.inserted?.nodeName, blockNodeNames(deriveBlockId("plv-vocab-probe/data disk")).format);
+    assert.equal(scsi?.inserted?.virtualSizeBytes, 3 * 1024 * 1024);
+    const usb = findBlockDevice(devices, { qdevId: "plv-usb2" });
+    assert.equal(usb?.inserted?.readOnly, true);
+    const cd = findBlockDevice(devices, { qdevId: "ua-cd0" });
+    assert.equal(cd?.inserted?.file, "/tmp/plv-vocab-probe-d.iso");
+    assert.equal(cd?.trayOpen, false);
+    const nodes = parseNamedBlockNodes(parseQmpReply(fixtureJson("recorded-query-named-block-nodes.json"), "query-named-block-nodes"));
+    assert.ok(nodes.some((n) => n.nodeName === "plv-usb2-file" && n.driver === "file"));
+  });
+
+  it("types the recorded errors", () => {
+    const cases: [string, string, string][] = [
+      ["recorded-qmp-error-device-add.json", "device_add", "GenericError"],
+      ["recorded-qmp-error-device-del.json", "device_del", "DeviceNotFound"],
+      ["recorded-qmp-error-open-tray-usb.json", "blockdev-open-tray", "GenericError"],
+    ];
+    for (const [file, command, errorClass] of cases) {
+      assert.throws(
+        () => parseQmpReply(fixtureJson(file), command),
+        (error: unknown) => error instanceof QmpError && error.errorClass === errorClass && error.command === command,
+        file,
+      );
+    }
   });
 });

@@ -51,6 +51,7 @@ describe("vocab/xml", () => {
 
   it("refuses an undefined entity reference", () => {
     assert.throws(() => parseXmlDocument(`<domain><name>&nbsp;</name></domain>`, "domain"), /undefined entity/);
+    assert.throws(() => parseXmlDocument(`<domain><name>&constructor;</name></domain>`, "domain"), /undefined entity/);
   });
 
   it("rejects malformed XML and the wrong root element", () => {

@@ -1,0 +1,194 @@
+// Cdrom: a cdrom drive on scsi, sata, ide or usb. On tray devices media changes live (update-device, or QMP
+// open-tray / remove / insert / close); usb-storage has no tray, so its media change is a replace.
+import { createHash } from "node:crypto";
+import { Affect, LibvirtClient } from "../libvirt";
+import { buildDiskXml, DiskSpec } from "../vocab/disk-xml";
+import { blockdevAdd, blockdevCloseTray, blockdevDel, blockdevInsertMedium, blockdevOpenTray, blockdevRemoveMedium, deviceAdd } from "../vocab/qmp";
+import { blockNodeNames, deriveBlockId, deriveUserAlias, libvirtScsiBus } from "../vocab/qmp-names";
+import { changedFields, classifyAttach, classifyField, hotpluggable, ResourceKind } from "./classify";
+import {
+  attachQmp,
+  attachXml,
+  createDevice,
+  deleteDevice,
+  diskByAlias,
+  DomainView,
+  findLiveBlock,
+  placeDevice,
+  undoAttach,
+  verifyLive,
+  viewDomain,
+} from "./devices";
+import { clientFor, DiffResult, note, ResourceError, ResourceHandlers } from "./handler";
+import type { CdromInputs } from "./inputs";
+import { withDomainLock } from "./locks";
+import { qmp } from "./qemu";
+
+const KIND: ResourceKind = "Cdrom";
+const INPUT_FIELDS = ["domain", "bus", "media", "target", "bootOrder", "via", "detachTimeoutSeconds", "uri"] as const;
+
+export interface CdromOutputs extends CdromInputs {
+  target: string;
+  alias: string;
+  domainUuid: string;
+  /** The media QEMU really has (query-block); null when the tray is empty. */
+  inserted: string | null;
+}
+
+function deviceName(inputs: CdromInputs): string {
+  const seed = inputs.resourceName ?? createHash("sha256").update(`${inputs.domain}\0${inputs.bus}\0${inputs.target ?? ""}`).digest("hex").slice(0, 12);
+  return inputs.via === "qmp" ? deriveBlockId(`lvq-cd-${seed}`) : deriveUserAlias(`cdrom-${seed}`);
+}
+
+function label(inputs: CdromInputs): string {
+  return `Cdrom ${inputs.resourceName ?? inputs.target ?? inputs.bus} on ${inputs.domain}`;
+}
+
+function cdromSpec(inputs: CdromInputs, alias: string, placement: Pick<DiskSpec, "target" | "address">): DiskSpec {
+  return { device: "cdrom", bus: inputs.bus, source: inputs.media ?? null, format: "raw", readonly: true, bootOrder: inputs.bootOrder, alias, ...placement };
+}
+
+async function observe(view: DomainView, inputs: CdromInputs, alias: string): Promise<CdromOutputs | null> {
+  const client = await clientFor(inputs.uri);
+  const block = view.running ? await findLiveBlock(client, view.dom, alias) : undefined;
+  if (inputs.via === "qmp") {
+    if (!block || block.qdevId !== alias) return null;
+    const inserted = block.inserted?.file ?? null;
+    return { ...inputs, media: inserted, target: inputs.target ?? alias, alias, domainUuid: view.uuid, inserted };
+  }
+  const inLive = diskByAlias(view.live, alias);
+  const drive = inLive ?? diskByAlias(view.config, alias);
+  if (!drive) return null;
+  // QEMU is the truth while running: an eject from inside the guest or a QMP swap shows only there.
+  const inserted = inLive ? (block?.inserted?.file ?? null) : drive.source;
+  return { ...inputs, media: inserted, target: drive.target, alias, domainUuid: view.uuid, inserted };
+}
+
+async function attach(view: DomainView, inputs: CdromInputs, alias: string): Promise<void> {
+  const client = await clientFor(inputs.uri);
+  if (inputs.bus === "usb" && !inputs.media) {
+    throw new Error("a usb cdrom needs media: usb-storage has no tray to stay empty (use bus scsi for an empty drive)");
+  }
+  if (inputs.via === "qmp") {
+    if (!view.running) throw new Error('via: "qmp" needs a running domain; use via: "libvirt"');
+    if (inputs.bus === "scsi" && !inputs.media) {
+      await qmp(client, view.dom, deviceAdd({ driver: "scsi-cd", id: alias, bus: libvirtScsiBus(0), bootIndex: inputs.bootOrder }));
+    } else {
+      await attachQmp(client, view, { id: alias, bus: inputs.bus, cdrom: true, file: inputs.media!, format: "raw", readonly: true, bootOrder: inputs.bootOrder });
+    }
+  } else {
+    const inLive = diskByAlias(view.live, alias);
+    const inConfig = diskByAlias(view.config, alias);
+    const live = view.running && !inLive && hotpluggable(inputs.bus);
+    const config = !inConfig;
+    if (!live && !config) return; // adopted: an interrupted run attached it already
+    await attachXml(client, view, cdromSpec(inputs, alias, placeDevice(view, inputs.bus, inputs.target ?? (inLive ?? inConfig)?.target)), { live, config });
+  }
+  if (view.running && (inputs.via === "qmp" || hotpluggable(inputs.bus))) {
+    try {
+      await verifyLive(client, view.dom, alias, { file: inputs.media ?? null, readonly: true });
+    } catch (error) {
+      await undoAttach(client, view.uuid, { ...inputs, alias });
+      throw error;
+    }
+  }
+}
+
+/** Media change through libvirt. A scsi cdrom hot-plugged after boot keeps its tray shut until QMP opens it. */
+async function changeMediaXml(client: LibvirtClient, view: DomainView, olds: CdromOutputs, media: string | null): Promise<void> {
+  const current = diskByAlias(view.running ? view.live : view.config, olds.alias)!;
+  const flags = view.running ? Affect.Live | Affect.Config : Affect.Config;
+  const update = async (source: string | null) => {
+    const xml = buildDiskXml(cdromSpec({ ...olds, media: source }, olds.alias, { target: current.target, address: current.address ?? undefined }));
+    try {
+      await client.updateDevice(view.dom, xml, flags);
+    } catch (error) {
+      if (!view.running || !/tray.*not open/i.test((error as Error).message)) throw error;
+      await qmp(client, view.dom, blockdevOpenTray(olds.alias, true));
+      await client.updateDevice(view.dom, xml, flags);
+    }
+  };
+  // Ejected behind libvirt's back (from the guest, or QMP): libvirt still names the old file and would take
+  // the same file as no change. Let it eject first, so its view and QEMU's agree again.
+  if (view.running && current.source !== null && olds.inserted !== current.source) await update(null);
+  await update(media);
+}
+
+/** Media change over QMP, keeping our own node names: open, remove, swap the node, insert, close. */
+async function changeMediaQmp(client: LibvirtClient, view: DomainView, alias: string, media: string | null): Promise<void> {
+  const nodes = blockNodeNames(alias);
+  await qmp(client, view.dom, blockdevOpenTray(alias, true));
+  await qmp(client, view.dom, blockdevRemoveMedium(alias));
+  await qmp(client, view.dom, blockdevDel(nodes.format)).catch(() => undefined);
+  if (media !== null) {
+    await qmp(client, view.dom, blockdevAdd({ blockId: alias, filename: media, format: "raw", readOnly: true }));
+    await qmp(client, view.dom, blockdevInsertMedium(alias, nodes.format));
+  }
+  await qmp(client, view.dom, blockdevCloseTray(alias));
+}
+
+export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
+  kind: KIND,
+
+  async diff(_id, olds, news) {
+    const fields = changedFields(olds, news, INPUT_FIELDS).filter((f) => !(f === "target" && news.target === undefined));
+    const classified = fields.map((f) => classifyField(KIND, f, olds, news, { running: true, restart: "never" }));
+    for (const c of classified) note(`${label(news)}: ${c.field} → ${c.class} (${c.reason})`);
+    const replaces = classified.filter((c) => c.class === "replace").map((c) => c.field);
+    const result: DiffResult = { changes: fields.length > 0, replaces };
+    if (replaces.length > 0) result.deleteBeforeReplace = true;
+    return result;
+  },
+
+  async create(inputs) {
+    const client = await clientFor(inputs.uri);
+    const alias = deviceName(inputs);
+    try {
+      const { uuid, outs } = await createDevice(client, inputs.domain, (view) => attach(view, inputs, alias), (view) => observe(view, inputs, alias));
+      return { id: `${uuid}/${alias}`, outs };
+    } catch (error) {
+      throw new ResourceError(KIND, label(inputs), (error as Error).message, { cause: error });
+    }
+  },
+
+  async read(id, props) {
+    const client = await clientFor(props.uri);
+    const view = await viewDomain(client, props.domainUuid ?? props.domain);
+    const outs = view ? await observe(view, props, props.alias) : null;
+    return outs ? { id, props: outs } : { id: "", props };
+  },
+
+  async update(_id, olds, news) {
+    const client = await clientFor(news.uri);
+    const view = await viewDomain(client, olds.domainUuid);
+    if (!view) throw new ResourceError(KIND, label(news), `domain "${news.domain}" not found`);
+    const media = news.media ?? null;
+    try {
+      await withDomainLock(view.uuid, async () => {
+        if (olds.inserted === media && olds.media === media) return;
+        if (news.via === "qmp") await changeMediaQmp(client, view, olds.alias, media);
+        else await changeMediaXml(client, view, olds, media);
+        if (view.running) await verifyLive(client, view.dom, olds.alias, { file: media, readonly: true });
+      });
+    } catch (error) {
+      throw new ResourceError(KIND, label(news), (error as Error).message, { cause: error });
+    }
+    const outs = await observe((await viewDomain(client, view.uuid))!, { ...news, target: olds.target }, olds.alias);
+    return { outs: outs ?? { ...olds, ...news, target: olds.target } };
+  },
+
+  async delete(_id, props) {
+    try {
+      await deleteDevice(await clientFor(props.uri), props);
+    } catch (error) {
+      throw new ResourceError(KIND, label(props), (error as Error).message, { cause: error });
+    }
+  },
+
+  async describeCreate(inputs) {
+    const view = await viewDomain(await clientFor(inputs.uri), inputs.domain).catch(() => null);
+    if (!view) return `${label(inputs)}: attach when the domain exists`;
+    const c = classifyAttach(KIND, inputs.bus, { running: view.running, restart: "never", machine: view.config.machine ?? undefined });
+    return `${label(inputs)}: ${c.class === "live" ? c.reason : `${c.class} (${c.reason})`}`;
+  },
+};
