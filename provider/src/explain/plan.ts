@@ -11,7 +11,8 @@
 
 import {
   ChangeClass,
-  changedFields,
+  changedInputs,
+  NOT_COMPARED,
   classifyAttach,
   classifyField,
   ResourceKind,
@@ -190,21 +191,6 @@ function schemaDefault(kind: ResourceKind, field: string): unknown {
   return isObject(prop) ? prop.default : undefined;
 }
 
-/** The SDK fills it from the Pulumi name; diff does not compare it (a rename is a new URN anyway). */
-const NOT_COMPARED = new Set(["resourceName"]);
-
-/**
- * Fields the provider picks at create when the program leaves them out: then an absent new value means "keep
- * what was chosen", not a change. Held equal to CHOSEN_AT_CREATE in resources/domain.ts and the `target`
- * rule in resources/disk.ts (Cdrom follows Disk).
- */
-const CHOSEN_WHEN_ABSENT: Record<ResourceKind, readonly string[]> = {
-  Volume: [],
-  Domain: ["type", "machine", "arch"],
-  Disk: ["target"],
-  Cdrom: ["target"],
-  GuestExec: [],
-};
 
 /** The secret marker the CLI prints in place of a secret value: equal markers may hide a change. */
 const SECRET = "[secret]";
@@ -221,11 +207,10 @@ interface FieldChanges {
 }
 
 /** Fields whose new value differs from the recorded one, counting unknown new values as changed. */
-function changedInputs(step: MergedStep, olds: Props, news: Props): FieldChanges {
+function fieldChanges(step: MergedStep, olds: Props, news: Props): FieldChanges {
   const fields = inputFields(step.kind);
-  const differing = new Set(changedFields(olds, news, fields));
+  const differing = new Set(changedInputs(step.kind, olds, news, fields));
   for (const f of fields) if (containsUnknown(news[f])) differing.add(f);
-  for (const f of CHOSEN_WHEN_ABSENT[step.kind]) if (news[f] === undefined) differing.delete(f);
   // Secrets read "[secret]" on both sides, so only Pulumi's diff saw whether they changed. Count one when
   // the step's diffReasons name it, or when nothing else changed yet Pulumi plans a change: it must be one.
   const hiding = fields.filter((f) => !differing.has(f) && holdsSecret(news[f]));
@@ -362,7 +347,7 @@ function explainChanges(step: MergedStep, domains: Map<string, DomainFacts>): Ex
   const olds = olderValues(step.oldState);
   const news = step.newState?.inputs ?? {};
   const situation = situationFor(step.kind, olds, news, domains);
-  const { fields, secret } = changedInputs(step, olds, news);
+  const { fields, secret } = fieldChanges(step, olds, news);
   const changes: ExplainedChange[] = fields.map((f) => {
     const classified = classifyField(step.kind, f, olds, news, situation);
     const unknown = containsUnknown(news[f]);

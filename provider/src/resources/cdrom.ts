@@ -5,7 +5,7 @@ import { Affect, LibvirtClient } from "../libvirt";
 import { buildDiskXml, DiskSpec } from "../vocab/disk-xml";
 import { blockdevAdd, blockdevCloseTray, blockdevDel, blockdevInsertMedium, blockdevOpenTray, blockdevRemoveMedium, deviceAdd } from "../vocab/qmp";
 import { blockNodeNames, deriveBlockId, deriveUserAlias, libvirtScsiBus } from "../vocab/qmp-names";
-import { changedFields, classifyAttach, classifyField, hotpluggable, ResourceKind } from "./classify";
+import { changedInputs, classifyAttach, classifyField, hotpluggable, ResourceKind } from "./classify";
 import {
   attachQmp,
   attachXml,
@@ -20,12 +20,12 @@ import {
   viewDomain,
 } from "./devices";
 import { clientFor, DiffResult, note, ResourceError, ResourceHandlers } from "./handler";
+import { inputFields } from "./validate";
 import type { CdromInputs } from "./inputs";
 import { withDomainLock } from "./locks";
 import { qmp } from "./qemu";
 
 const KIND: ResourceKind = "Cdrom";
-const INPUT_FIELDS = ["domain", "bus", "media", "target", "bootOrder", "via", "detachTimeoutSeconds", "uri"] as const;
 
 export interface CdromOutputs extends CdromInputs {
   target: string;
@@ -131,7 +131,7 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
   kind: KIND,
 
   async diff(_id, olds, news) {
-    const fields = changedFields(olds, news, INPUT_FIELDS).filter((f) => !(f === "target" && news.target === undefined));
+    const fields = changedInputs(KIND, olds, news, inputFields(KIND));
     const classified = fields.map((f) => classifyField(KIND, f, olds, news, { running: true, restart: "never" }));
     for (const c of classified) note(`${label(news)}: ${c.field} → ${c.class} (${c.reason})`);
     const replaces = classified.filter((c) => c.class === "replace").map((c) => c.field);

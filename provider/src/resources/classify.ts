@@ -172,3 +172,24 @@ export function canonical(value: unknown): string {
 export function changedFields(olds: Values, news: Values, fields: readonly string[]): string[] {
   return fields.filter((f) => canonical(get(olds, f)) !== canonical(get(news, f)));
 }
+
+/** Inputs that name the resource rather than configure it (the SDK sets resourceName): never compared. */
+export const NOT_COMPARED: ReadonlySet<string> = new Set(["resourceName"]);
+
+/**
+ * Fields the provider picks at create when the program leaves them out: then an absent new value means
+ * "keep what was chosen", not a change.
+ */
+export const CHOSEN_WHEN_ABSENT: Record<ResourceKind, readonly string[]> = {
+  Volume: [],
+  Domain: ["type", "machine", "arch"],
+  Disk: ["target"],
+  Cdrom: ["target"],
+  GuestExec: [],
+};
+
+/** The changed inputs of a resource, as diff and explain both count them. */
+export function changedInputs(kind: ResourceKind, olds: Values, news: Values, fields: readonly string[]): string[] {
+  const compared = fields.filter((f) => !NOT_COMPARED.has(f) && !(CHOSEN_WHEN_ABSENT[kind].includes(f) && get(news, f) === undefined));
+  return changedFields(olds, news, compared);
+}

@@ -3,7 +3,7 @@
 // resource name, so an interrupted create is adopted rather than duplicated.
 import { createHash } from "node:crypto";
 import { deriveBlockId, deriveUserAlias } from "../vocab/qmp-names";
-import { changedFields, classifyAttach, classifyField, hotpluggable, ResourceKind, Situation } from "./classify";
+import { changedInputs, classifyAttach, classifyField, hotpluggable, ResourceKind, Situation } from "./classify";
 import {
   attachQmp,
   attachXml,
@@ -20,12 +20,10 @@ import {
   viewDomain,
 } from "./devices";
 import { clientFor, DiffResult, note, ResourceError, ResourceHandlers } from "./handler";
+import { inputFields } from "./validate";
 import type { DiskInputs } from "./inputs";
 
 const KIND: ResourceKind = "Disk";
-const INPUT_FIELDS = [
-  "domain", "source", "format", "bus", "target", "readonly", "serial", "bootOrder", "via", "persistent", "detachTimeoutSeconds", "uri",
-] as const;
 
 export interface DiskOutputs extends DiskInputs {
   target: string;
@@ -112,7 +110,7 @@ export const disk: ResourceHandlers<DiskInputs, DiskOutputs> = {
   kind: KIND,
 
   async diff(_id, olds, news) {
-    const fields = changedFields(olds, news, INPUT_FIELDS).filter((f) => !(f === "target" && news.target === undefined));
+    const fields = changedInputs(KIND, olds, news, inputFields(KIND));
     const classified = fields.map((f) => classifyField(KIND, f, olds, news, { running: true, restart: "never" }));
     for (const c of classified) note(`${label(news)}: ${c.field} → ${c.class} (${c.reason})`);
     const replaces = classified.filter((c) => c.class === "replace").map((c) => c.field);

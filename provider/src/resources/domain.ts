@@ -4,20 +4,15 @@
 import { Affect, DomainRef, isNotFound, LibvirtClient, UndefineFlags, uuidToString } from "../libvirt";
 import { diskSpecFromParsed } from "../vocab/disk-xml";
 import { buildDomainXml, DomainDiskSpec, DomainSpec, parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
-import { changedFields, Classified, classifyField, overall, ResourceKind, Situation } from "./classify";
+import { changedInputs, Classified, classifyField, overall, ResourceKind, Situation } from "./classify";
 import { detectDomainType } from "./host-facts";
 import { clientFor, DiffResult, note, ResourceError, ResourceHandlers } from "./handler";
+import { inputFields } from "./validate";
 import type { DomainInputs } from "./inputs";
 import { stateName, stopDomain } from "./domain-state";
 import { defaultUri } from "../libvirt/pool";
 
 const KIND: ResourceKind = "Domain";
-const INPUT_FIELDS = [
-  "name", "type", "memoryMiB", "vcpus", "maxMemoryMiB", "maxVcpus", "machine", "arch", "boot", "disks",
-  "guestAgent", "networks", "graphics", "running", "autostart", "shutdownTimeoutSeconds", "restart", "uri",
-] as const;
-/** Filled in at create when left out: an absent input means "whatever was chosen", not a change. */
-const CHOSEN_AT_CREATE = new Set(["type", "machine", "arch"]);
 /** Inline disks carry these aliases, so a redefine can tell them from disks that Disk/Cdrom resources attached. */
 const INLINE_ALIAS_PREFIX = "ua-inline-";
 
@@ -132,7 +127,7 @@ function situation(olds: DomainOutputs, news: DomainInputs): Situation {
 }
 
 function classifyDomainChanges(olds: DomainOutputs, news: DomainInputs): Classified[] {
-  const fields = changedFields(olds, news, INPUT_FIELDS).filter((f) => !(CHOSEN_AT_CREATE.has(f) && (news as unknown as Record<string, unknown>)[f] === undefined));
+  const fields = changedInputs(KIND, olds, news, inputFields(KIND));
   return fields.map((f) => classifyField(KIND, f, olds, news, situation(olds, news)));
 }
 

@@ -138,6 +138,12 @@ export function loadSchema(): RootSchema {
   return compile().schema;
 }
 
+/** The input fields of a resource kind, as schema.json lists them. */
+export function inputFields(kind: ResourceKind): string[] {
+  const def = compile().schema.$defs[kind] as { properties?: Record<string, unknown> } | undefined;
+  return Object.keys(def?.properties ?? {});
+}
+
 /** The resource kinds schema.json defines. */
 export function resourceKindsInSchema(): string[] {
   return Object.keys(compile().schema.properties);

@@ -2,13 +2,13 @@
 // open, so the guest sees the new size); shrinking or any other change recreates it.
 import { isNotFound, LibvirtClient, StorageVolRef } from "../libvirt";
 import { buildVolumeXml, parseVolumeXml } from "../vocab/volume-xml";
-import { changedFields, classifyField, ResourceKind } from "./classify";
+import { changedInputs, classifyField, ResourceKind } from "./classify";
 import { clientFor, DiffResult, isUnknown, note, ResourceError, ResourceHandlers } from "./handler";
+import { inputFields } from "./validate";
 import type { VolumeInputs } from "./inputs";
 import { domainsUsingFile } from "./usage";
 
 const KIND: ResourceKind = "Volume";
-const INPUT_FIELDS = ["pool", "name", "capacityBytes", "format", "backingStore", "uri"] as const;
 
 export interface VolumeOutputs extends VolumeInputs {
   path: string;
@@ -45,7 +45,7 @@ export const volume: ResourceHandlers<VolumeInputs, VolumeOutputs> = {
   kind: KIND,
 
   async diff(_id, olds, news) {
-    const fields = changedFields(olds, news, INPUT_FIELDS);
+    const fields = changedInputs(KIND, olds, news, inputFields(KIND));
     const classified = fields.map((f) => classifyField(KIND, f, olds, news, { running: false, restart: "never" }));
     for (const c of classified) note(`Volume ${news.name}: ${c.field} → ${c.class} (${c.reason})`);
     const replaces = classified.filter((c) => c.class === "replace").map((c) => c.field);

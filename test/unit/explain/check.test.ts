@@ -13,7 +13,7 @@ describe("explain --check: the policy", () => {
     assert.deepEqual(violations.map((v) => [v.resource, v.field, v.class]), [["vm", "memoryMiB", "restart"]]);
     assert.equal(
       describeViolation(violations[0]),
-      "Domain vm: memoryMiB → restart of a running domain (memory above maxMemoryMiB: the domain restarts to apply it)",
+      "Domain vm: memoryMiB → restart of a running domain (memory above the running maxMemoryMiB: the domain restarts to apply it)",
     );
   });
 
