@@ -9,6 +9,7 @@ import { detectDomainType } from "./host-facts";
 import { clientFor, DiffResult, note, ResourceError, ResourceHandlers } from "./handler";
 import { inputFields } from "./validate";
 import type { DomainInputs } from "./inputs";
+import { waitForAgent } from "./agent";
 import { stateName, stopDomain } from "./domain-state";
 import { defaultUri } from "../libvirt/pool";
 
@@ -160,6 +161,8 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
       await client.undefineDomain(dom, UndefineFlags.ManagedSave | UndefineFlags.SnapshotsMetadata | UndefineFlags.Nvram).catch(() => undefined);
       throw new ResourceError(KIND, inputs.name, (error as Error).message, { cause: error });
     }
+    // So GuestExec and anything else that needs the guest can depend on this resource.
+    if (inputs.running && inputs.waitForAgentSeconds) await waitForAgent(client, dom, inputs.waitForAgentSeconds);
     const outs = await observe(client, dom, { ...inputs, type, machine: inputs.machine ?? "pc", arch: inputs.arch ?? "x86_64" });
     return { id: outs.uuid, outs };
   },
@@ -198,7 +201,10 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
 
     const restartNow = overall(classified) === "restart";
     if (running && (restartNow || !news.running)) await stopDomain(client, dom, news.shutdownTimeoutSeconds, news.guestAgent);
-    if (news.running && (restartNow || !running)) await client.startDomain(dom);
+    if (news.running && (restartNow || !running)) {
+      dom = await client.startDomain(dom);
+      if (news.waitForAgentSeconds) await waitForAgent(client, dom, news.waitForAgentSeconds);
+    }
     return { outs: await observe(client, dom, { ...news, type, machine: news.machine ?? olds.machine, arch: news.arch ?? olds.arch }) };
   },
 

@@ -53,6 +53,17 @@ function stripProvider(inputs: Props): Props {
   return rest;
 }
 
+/** Outputs without undefined values: Pulumi's wire format (a protobuf Struct) has no undefined and refuses it. */
+export function withoutUndefined<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(withoutUndefined) as T;
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, withoutUndefined(v)]),
+    ) as T;
+  }
+  return value;
+}
+
 /** Pulumi's dynamic ResourceProvider over a resource's handlers. */
 export function dynamicProvider<I extends Fields, O extends Fields>(handlers: ResourceHandlers<I, O>) {
   return {
@@ -67,9 +78,9 @@ export function dynamicProvider<I extends Fields, O extends Fields>(handlers: Re
       return { inputs: { ...inputs, __provider: news.__provider } };
     },
     diff: (id: string, olds: O, news: I) => handlers.diff(id, olds, stripProvider(news as Props) as I),
-    create: (inputs: I) => handlers.create(stripProvider(inputs as Props) as I),
-    read: (id: string, props: O) => handlers.read(id, props),
-    update: (id: string, olds: O, news: I) => handlers.update(id, olds, stripProvider(news as Props) as I),
+    create: async (inputs: I) => withoutUndefined(await handlers.create(stripProvider(inputs as Props) as I)),
+    read: async (id: string, props: O) => withoutUndefined(await handlers.read(id, props)),
+    update: async (id: string, olds: O, news: I) => withoutUndefined(await handlers.update(id, olds, stripProvider(news as Props) as I)),
     delete: (id: string, props: O) => handlers.delete(id, props),
   };
 }

@@ -1,0 +1,38 @@
+// @ts-check
+// The quickstart stack: one VM, a qcow2 volume attached through libvirt, a raw scratch disk hot-plugged over
+// QMP, and a cdrom whose media can change live. Change any of it and `pulumi preview` says how it will land.
+const pulumi = require("@pulumi/pulumi");
+const virt = require("pulumi-libvirt-live");
+
+const config = new pulumi.Config();
+const prefix = config.get("prefix") ?? "quickstart";
+const MiB = 1024 * 1024;
+
+const vm = new virt.Domain("web-1", {
+  name: `${prefix}-web-1`,
+  memoryMiB: config.getNumber("memoryMiB") ?? 256,
+  maxMemoryMiB: 512,
+  vcpus: 1,
+  maxVcpus: 2,
+  // The project's tiny test guest (scripts/build-guest.sh): a Debian kernel and an initramfs running qemu-ga.
+  boot: { kernel: config.require("kernel"), initrd: config.require("initrd"), cmdline: "console=ttyS0 quiet panic=-1" },
+  waitForAgentSeconds: 180,
+  shutdownTimeoutSeconds: 10,
+});
+
+const data = new virt.Volume("data", { name: `${prefix}-data.qcow2`, capacityBytes: 64 * MiB });
+const dataDisk = new virt.Disk("data", { domain: vm.name, source: data.path, format: "qcow2", bus: "scsi" });
+
+const scratch = new virt.Volume("scratch", { name: `${prefix}-scratch.img`, format: "raw", capacityBytes: 16 * MiB });
+const scratchDisk = new virt.Disk("scratch", { domain: vm.name, source: scratch.path, bus: "usb", via: "qmp" });
+
+const media = new virt.Volume("media", { name: `${prefix}-media.iso`, format: "raw", capacityBytes: 1 * MiB });
+const tools = new virt.Cdrom("tools", { domain: vm.name, bus: "scsi", media: config.get("media") ?? media.path });
+
+exports.domain = { name: vm.name, uuid: vm.uuid, state: vm.state, pendingRestart: vm.pendingRestart };
+// What QEMU really has open (query-block), not what was asked for.
+exports.live = {
+  data: { target: dataDisk.target, live: dataDisk.live },
+  scratch: { target: scratchDisk.target, live: scratchDisk.live },
+  tools: { target: tools.target, inserted: tools.inserted },
+};

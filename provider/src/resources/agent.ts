@@ -1,0 +1,82 @@
+// Talking to the QEMU guest agent (qemu-ga) through libvirt's agent passthrough: one command with its reply
+// parsed, and the wait until a booting guest's agent answers. Errors name the domain and the command, so a
+// user reading `pulumi up` knows which machine and which step failed.
+import { DomainRef, ErrorCode, LibvirtClient, LibvirtError } from "../libvirt";
+import type { QmpCommand } from "../vocab/qmp";
+import { AgentError, agentErrorFromLibvirtMessage, guestPing, parseAgentReply } from "../vocab/qga";
+
+/** How often a booting guest is asked again; libvirt answers "not connected" at once, so this sets the latency. */
+const PING_INTERVAL_MS = 200;
+/** libvirt's own wait for one reply once the agent is connected (seconds). */
+const PING_REPLY_SECONDS = 5;
+
+/** The agent is not there (yet): no connected channel, or no reply in time. Worth asking again while booting. */
+export function isAgentUnavailable(error: unknown): boolean {
+  return error instanceof LibvirtError && (error.code === ErrorCode.AgentUnresponsive || error.code === ErrorCode.OperationTimeout);
+}
+
+/** libvirt answers "argument unsupported" (VIR_ERR_ARGUMENT_UNSUPPORTED) when the domain has no agent channel. */
+const ARGUMENT_UNSUPPORTED = 74;
+
+/** waitForAgent gave up; the message is meant for the user as it is. */
+export class AgentWaitError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "AgentWaitError";
+  }
+}
+
+/** What went wrong, in words that tell the user what to do. `what` names the command, e.g. `guest-exec /bin/ls`. */
+export function describeAgentError(error: unknown, domainName: string, what: string): string {
+  if (error instanceof AgentError) return `guest agent on domain ${domainName} refused ${what}: ${error.desc}`;
+  if (error instanceof LibvirtError) {
+    const refused = agentErrorFromLibvirtMessage(error.message);
+    if (refused) return `guest agent on domain ${domainName} refused ${what}: ${refused.desc}`;
+    if (error.code === ErrorCode.AgentUnresponsive) {
+      return `guest agent on domain ${domainName} is not connected or not responding (${what}): ${error.message}`;
+    }
+    if (error.code === ARGUMENT_UNSUPPORTED) {
+      return `domain ${domainName} has no guest agent channel (set guestAgent: true on the Domain), so it cannot run ${what}`;
+    }
+    if (error.code === ErrorCode.OperationInvalid) return `domain ${domainName} cannot run ${what}: ${error.message}`;
+  }
+  return `${what} on domain ${domainName} failed: ${(error as Error).message ?? String(error)}`;
+}
+
+/** Sends one agent command and returns its `return` value; an agent error reply throws AgentError. */
+export async function agentCall(client: LibvirtClient, dom: DomainRef, command: QmpCommand, timeoutSeconds: number): Promise<unknown> {
+  const reply = await client.qemuAgentCommand(dom, JSON.stringify(command), Math.max(1, Math.ceil(timeoutSeconds)));
+  if (reply === null) return null;
+  return parseAgentReply(reply, command);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Pings the guest agent until it answers, for at most `timeoutSeconds`. Returns how long that took (ms).
+ * Only "not connected / not responding" is waited out; anything else (domain not running, no agent channel,
+ * domain gone) fails at once, since waiting would not change it.
+ */
+export async function waitForAgent(client: LibvirtClient, dom: DomainRef, timeoutSeconds: number): Promise<number> {
+  const started = Date.now();
+  const deadline = started + timeoutSeconds * 1000;
+  let last: unknown = null;
+  for (;;) {
+    const left = deadline - Date.now();
+    try {
+      await agentCall(client, dom, guestPing(), Math.min(PING_REPLY_SECONDS, Math.max(1, left / 1000)));
+      return Date.now() - started;
+    } catch (error) {
+      if (!isAgentUnavailable(error)) throw new AgentWaitError(describeAgentError(error, dom.name, "guest-ping"), { cause: error });
+      last = error;
+    }
+    if (Date.now() + PING_INTERVAL_MS > deadline) break;
+    await sleep(PING_INTERVAL_MS);
+  }
+  const why = last instanceof Error ? ` (last answer: ${last.message})` : "";
+  throw new AgentWaitError(
+    `the guest agent on domain ${dom.name} did not answer guest-ping within ${timeoutSeconds} s${why}; ` +
+      "check that the guest runs qemu-ga and the domain has guestAgent: true",
+    { cause: last },
+  );
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md states it: unit tests, then integration tests against a real libvirt
+# daemon and QEMU, the real test guest, and end-to-end stacks under the real Pulumi CLI.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+. "$repo/scripts/prepare.sh"
+cd "$repo"
+echo "node $(node --version), $(pulumi version), libvirt $(virsh -c qemu:///system version --daemon | sed -n 's/.*daemon: *//p' | head -1)"
+npx mocha 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/e2e/**/*.test.js'
