@@ -19,7 +19,7 @@ import {
   verifyLive,
   viewDomain,
 } from "./devices";
-import { clientFor, DiffResult, note, ResourceError, ResourceHandlers } from "./handler";
+import { clientFor, planDiff, ResourceError, ResourceHandlers } from "./handler";
 import { inputFields } from "./validate";
 import type { CdromInputs } from "./inputs";
 import { withDomainLock } from "./locks";
@@ -131,13 +131,8 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
   kind: KIND,
 
   async diff(_id, olds, news) {
-    const fields = changedInputs(KIND, olds, news, inputFields(KIND));
-    const classified = fields.map((f) => classifyField(KIND, f, olds, news, { running: true, restart: "never" }));
-    for (const c of classified) note(`${label(news)}: ${c.field} → ${c.class} (${c.reason})`);
-    const replaces = classified.filter((c) => c.class === "replace").map((c) => c.field);
-    const result: DiffResult = { changes: fields.length > 0, replaces };
-    if (replaces.length > 0) result.deleteBeforeReplace = true;
-    return result;
+    const classified = changedInputs(KIND, olds, news, inputFields(KIND)).map((f) => classifyField(KIND, f, olds, news, { running: true, restart: "never" }));
+    return planDiff(label(news), classified);
   },
 
   async create(inputs) {

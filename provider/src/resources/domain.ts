@@ -6,7 +6,7 @@ import { diskSpecFromParsed } from "../vocab/disk-xml";
 import { buildDomainXml, DomainDiskSpec, DomainSpec, parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
 import { changedInputs, Classified, classifyField, overall, ResourceKind, Situation } from "./classify";
 import { detectDomainType } from "./host-facts";
-import { clientFor, DiffResult, note, ResourceError, ResourceHandlers } from "./handler";
+import { clientFor, planDiff, ResourceError, ResourceHandlers } from "./handler";
 import { inputFields } from "./validate";
 import type { DomainInputs } from "./inputs";
 import { waitForAgent } from "./agent";
@@ -136,13 +136,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
   kind: KIND,
 
   async diff(_id, olds, news) {
-    const classified = classifyDomainChanges(olds, news);
-    for (const c of classified) note(`Domain ${news.name}: ${c.field} → ${c.class} (${c.reason})`);
-    const replaces = classified.filter((c) => c.class === "replace").map((c) => c.field);
-    const result: DiffResult = { changes: classified.length > 0, replaces };
-    // The name is unique on the host: the old domain must go before the new one is defined.
-    if (replaces.length > 0) result.deleteBeforeReplace = true;
-    return result;
+    return planDiff(`Domain ${news.name}`, classifyDomainChanges(olds, news));
   },
 
   async create(inputs) {

@@ -3,7 +3,7 @@
 // are the resource's own.
 import type { ClientOptions, LibvirtClient } from "../libvirt";
 import { defaultUri, sharedClient } from "../libvirt/pool";
-import type { ResourceKind } from "./classify";
+import type { Classified, ResourceKind } from "./classify";
 import { CheckFailure, validateInputs } from "./validate";
 
 export { isUnknown, UNKNOWN } from "./validate";
@@ -38,6 +38,19 @@ export function clientFor(uri: string | undefined, options?: ClientOptions): Pro
 /** One line per planned change; the provider's stdout shows in the Pulumi CLI during preview and up. */
 export function note(line: string): void {
   console.log(line);
+}
+
+/**
+ * The diff every resource returns: the changes as classify.ts classifies them, one note per change for the
+ * preview, and the fields that force a replace. Each of our resources holds a name or alias the new one needs,
+ * so a replace always deletes the old one first.
+ */
+export function planDiff(label: string, classified: Classified[]): DiffResult {
+  for (const c of classified) note(`${label}: ${c.field} → ${c.class} (${c.reason})`);
+  const replaces = classified.filter((c) => c.class === "replace").map((c) => c.field);
+  const result: DiffResult = { changes: classified.length > 0, replaces };
+  if (replaces.length > 0) result.deleteBeforeReplace = true;
+  return result;
 }
 
 /** A failure the user can act on: names the resource and keeps libvirt's own words. */

@@ -3,7 +3,7 @@
 import { isNotFound, LibvirtClient, StorageVolRef } from "../libvirt";
 import { buildVolumeXml, parseVolumeXml } from "../vocab/volume-xml";
 import { changedInputs, classifyField, ResourceKind } from "./classify";
-import { clientFor, DiffResult, isUnknown, note, ResourceError, ResourceHandlers } from "./handler";
+import { clientFor, isUnknown, planDiff, ResourceError, ResourceHandlers } from "./handler";
 import { inputFields } from "./validate";
 import type { VolumeInputs } from "./inputs";
 import { domainsUsingFile } from "./usage";
@@ -45,14 +45,8 @@ export const volume: ResourceHandlers<VolumeInputs, VolumeOutputs> = {
   kind: KIND,
 
   async diff(_id, olds, news) {
-    const fields = changedInputs(KIND, olds, news, inputFields(KIND));
-    const classified = fields.map((f) => classifyField(KIND, f, olds, news, { running: false, restart: "never" }));
-    for (const c of classified) note(`Volume ${news.name}: ${c.field} → ${c.class} (${c.reason})`);
-    const replaces = classified.filter((c) => c.class === "replace").map((c) => c.field);
-    const result: DiffResult = { changes: fields.length > 0, replaces };
-    // Same name in the same pool: the old volume must go before the new one can be made.
-    if (replaces.length > 0) result.deleteBeforeReplace = true;
-    return result;
+    const classified = changedInputs(KIND, olds, news, inputFields(KIND)).map((f) => classifyField(KIND, f, olds, news, { running: false, restart: "never" }));
+    return planDiff(`Volume ${news.name}`, classified);
   },
 
   async create(inputs) {
