@@ -248,6 +248,15 @@ describe("resources against the real daemon", function () {
       await remove("Cdrom", cd.id, outs);
     });
 
+    it("a cdrom detached with virsh behind Pulumi's back reads as gone", async () => {
+      const cd = await create("Cdrom", { resourceName: "cd-gone", domain: vmName, bus: "scsi", media: image("gone.iso", 1) });
+      virsh("detach-device-alias", vmName, cd.outs.alias, "--live");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await read("Cdrom", cd.id, cd.outs)).id, "");
+      await remove("Cdrom", cd.id, cd.outs);
+      assert.ok(!aliasesIn(virsh("dumpxml", "--inactive", vmName)).includes(cd.outs.alias), "the config copy went too");
+    });
+
     it("via qmp: an empty scsi-cd, media inserted and swapped live, no stray node on removal", async () => {
       const base = { resourceName: "qcd", domain: vmName, bus: "scsi", via: "qmp" };
       const cd = await create("Cdrom", { ...base, media: null });

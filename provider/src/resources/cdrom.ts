@@ -14,6 +14,7 @@ import {
   diskByAlias,
   DomainView,
   findLiveBlock,
+  missingFromLive,
   placeDevice,
   undoAttach,
   verifyLive,
@@ -150,7 +151,8 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
     const client = await clientFor(props.uri);
     const view = await viewDomain(client, props.domainUuid ?? props.domain);
     const outs = view ? await observe(view, props, props.alias) : null;
-    return outs ? { id, props: outs } : { id: "", props };
+    // Gone with its domain, or detached behind Pulumi's back.
+    return outs && !missingFromLive(view!, props) ? { id, props: outs } : { id: "", props };
   },
 
   async update(_id, olds, news) {

@@ -7,6 +7,7 @@ import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
 import { blockdevAdd, blockdevDel, blockdevOpenTray, blockdevRemoveMedium, deviceAdd, DeviceAddSpec, deviceDel, queryNamedBlockNodes, queryPci } from "../vocab/qmp";
 import { blockNodeNames, libvirtScsiBus, libvirtUsbBus } from "../vocab/qmp-names";
 import { BlockDeviceInfo, findBlockDevice, parseNamedBlockNodes } from "../vocab/query-block";
+import { hotpluggable } from "./classify";
 import { withDomainLock } from "./locks";
 import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
 
@@ -37,6 +38,14 @@ export async function viewDomain(client: LibvirtClient, ref: string): Promise<Do
 
 export function diskByAlias(domain: ParsedDomain | null, alias: string): ParsedDisk | undefined {
   return domain?.disks.find((d) => d.alias === alias);
+}
+
+/**
+ * A device that should be in the running domain and is not: detached behind Pulumi's back. Refresh then drops
+ * it, and the next up attaches it again. (Devices on buses that do not hot-plug live only in the config.)
+ */
+export function missingFromLive(view: DomainView, record: { via: "libvirt" | "qmp"; bus: string; alias: string }): boolean {
+  return view.running && record.via === "libvirt" && hotpluggable(record.bus) && !diskByAlias(view.live, record.alias);
 }
 
 /** A free target name and, for scsi and sata, a free drive address, among the disks of both copies. */

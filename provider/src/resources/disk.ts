@@ -14,6 +14,7 @@ import {
   findLiveBlock,
   LiveBlock,
   liveBlockOf,
+  missingFromLive,
   placeDevice,
   undoAttach,
   verifyLive,
@@ -129,11 +130,8 @@ export const disk: ResourceHandlers<DiskInputs, DiskOutputs> = {
     const client = await clientFor(props.uri);
     const view = await viewDomain(client, props.domainUuid ?? props.domain);
     const outs = view ? await observe(view, props, props.alias) : null;
-    // Gone with its domain, or detached behind Pulumi's back: refresh drops it and the next up attaches it again.
-    if (!outs || (view!.running && props.via === "libvirt" && hotpluggable(props.bus) && !diskByAlias(view!.live, props.alias))) {
-      return { id: "", props };
-    }
-    return { id, props: outs };
+    // Gone with its domain, or detached behind Pulumi's back.
+    return outs && !missingFromLive(view!, props) ? { id, props: outs } : { id: "", props };
   },
 
   async update(_id, olds, news) {
