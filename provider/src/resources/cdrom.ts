@@ -5,16 +5,14 @@ import { Affect, LibvirtClient } from "../libvirt";
 import { buildDiskXml, DiskSpec } from "../vocab/disk-xml";
 import { blockdevAdd, blockdevCloseTray, blockdevDel, blockdevInsertMedium, blockdevOpenTray, blockdevRemoveMedium, deviceAdd } from "../vocab/qmp";
 import { blockNodeNames, deriveBlockId, deriveUserAlias, libvirtScsiBus } from "../vocab/qmp-names";
-import { changedInputs, classifyAttach, classifyField, hotpluggable, ResourceKind } from "./classify";
+import { changedInputs, classifyField, hotpluggable } from "./classify";
 import {
   attachQmp,
   attachXml,
-  createDevice,
-  deleteDevice,
+  deviceHandlers,
   diskByAlias,
   DomainView,
   findLiveBlock,
-  missingFromLive,
   placeDevice,
   undoAttach,
   verifyLive,
@@ -26,7 +24,7 @@ import type { CdromInputs } from "./inputs";
 import { withDomainLock } from "./locks";
 import { qmp } from "./qemu";
 
-const KIND: ResourceKind = "Cdrom";
+const KIND = "Cdrom" as const;
 
 export interface CdromOutputs extends CdromInputs {
   target: string;
@@ -130,29 +128,11 @@ async function changeMediaQmp(client: LibvirtClient, view: DomainView, alias: st
 
 export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
   kind: KIND,
+  ...deviceHandlers({ kind: KIND, label, deviceName, attach, observe }),
 
   async diff(_id, olds, news) {
     const classified = changedInputs(KIND, olds, news, inputFields(KIND)).map((f) => classifyField(KIND, f, olds, news, { running: true, restart: "never" }));
     return planDiff(label(news), classified);
-  },
-
-  async create(inputs) {
-    const client = await clientFor(inputs.uri);
-    const alias = deviceName(inputs);
-    try {
-      const { uuid, outs } = await createDevice(client, inputs.domain, (view) => attach(view, inputs, alias), (view) => observe(view, inputs, alias));
-      return { id: `${uuid}/${alias}`, outs };
-    } catch (error) {
-      throw new ResourceError(KIND, label(inputs), (error as Error).message, { cause: error });
-    }
-  },
-
-  async read(id, props) {
-    const client = await clientFor(props.uri);
-    const view = await viewDomain(client, props.domainUuid ?? props.domain);
-    const outs = view ? await observe(view, props, props.alias) : null;
-    // Gone with its domain, or detached behind Pulumi's back.
-    return outs && !missingFromLive(view!, props) ? { id, props: outs } : { id: "", props };
   },
 
   async update(_id, olds, news) {
@@ -172,20 +152,5 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
     }
     const outs = await observe((await viewDomain(client, view.uuid))!, { ...news, target: olds.target }, olds.alias);
     return { outs: outs ?? { ...olds, ...news, target: olds.target } };
-  },
-
-  async delete(_id, props) {
-    try {
-      await deleteDevice(await clientFor(props.uri), props);
-    } catch (error) {
-      throw new ResourceError(KIND, label(props), (error as Error).message, { cause: error });
-    }
-  },
-
-  async describeCreate(inputs) {
-    const view = await viewDomain(await clientFor(inputs.uri), inputs.domain).catch(() => null);
-    if (!view) return `${label(inputs)}: attach when the domain exists`;
-    const c = classifyAttach(KIND, inputs.bus, { running: view.running, restart: "never", machine: view.config.machine ?? undefined });
-    return `${label(inputs)}: ${c.class === "live" ? c.reason : `${c.class} (${c.reason})`}`;
   },
 };

@@ -7,7 +7,8 @@ import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
 import { blockdevAdd, blockdevDel, blockdevOpenTray, blockdevRemoveMedium, deviceAdd, DeviceAddSpec, deviceDel, queryNamedBlockNodes, queryPci } from "../vocab/qmp";
 import { blockNodeNames, libvirtScsiBus, libvirtUsbBus } from "../vocab/qmp-names";
 import { BlockDeviceInfo, findBlockDevice, parseNamedBlockNodes } from "../vocab/query-block";
-import { hotpluggable } from "./classify";
+import { classifyAttach, hotpluggable } from "./classify";
+import { clientFor, ResourceError } from "./handler";
 import { withDomainLock } from "./locks";
 import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
 
@@ -290,4 +291,62 @@ export async function undoAttach(client: LibvirtClient, uuid: string, record: Om
   if (!now) return;
   if (record.via === "qmp") await detachQmp(client, now, record.alias, record.detachTimeoutSeconds).catch(() => undefined);
   else await detachXml(client, now, record.alias, record.detachTimeoutSeconds).catch(() => undefined);
+}
+
+// ---- the handlers Disk and Cdrom share ------------------------------------------------------------------------
+
+interface DeviceInputs {
+  uri?: string;
+  domain: string;
+  bus: string;
+  via: "libvirt" | "qmp";
+  detachTimeoutSeconds: number;
+}
+
+/** What makes a Disk a Disk and a Cdrom a Cdrom; the rest of their lifecycle is the same. */
+export interface DeviceKind<I extends DeviceInputs, O> {
+  kind: "Disk" | "Cdrom";
+  label(inputs: I): string;
+  deviceName(inputs: I): string;
+  attach(view: DomainView, inputs: I, alias: string): Promise<void>;
+  observe(view: DomainView, inputs: I, alias: string): Promise<O | null>;
+}
+
+/** create, read, delete and the create note of a device resource. */
+export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecord>(device: DeviceKind<I, O>) {
+  const fail = (inputs: I, error: unknown) => new ResourceError(device.kind, device.label(inputs), (error as Error).message, { cause: error });
+  return {
+    async create(inputs: I): Promise<{ id: string; outs: O }> {
+      const client = await clientFor(inputs.uri);
+      const alias = device.deviceName(inputs);
+      try {
+        const { uuid, outs } = await createDevice(client, inputs.domain, (view) => device.attach(view, inputs, alias), (view) => device.observe(view, inputs, alias));
+        return { id: `${uuid}/${alias}`, outs };
+      } catch (error) {
+        throw fail(inputs, error);
+      }
+    },
+
+    async read(id: string, props: O): Promise<{ id: string; props: O }> {
+      const view = await viewDomain(await clientFor(props.uri), props.domainUuid ?? props.domain);
+      const outs = view ? await device.observe(view, props, props.alias) : null;
+      // Gone with its domain, or detached behind Pulumi's back.
+      return outs && !missingFromLive(view!, props) ? { id, props: outs } : { id: "", props };
+    },
+
+    async delete(_id: string, props: O): Promise<void> {
+      try {
+        await deleteDevice(await clientFor(props.uri), props);
+      } catch (error) {
+        throw fail(props, error);
+      }
+    },
+
+    async describeCreate(inputs: I): Promise<string> {
+      const view = await viewDomain(await clientFor(inputs.uri), inputs.domain).catch(() => null);
+      if (!view) return `${device.label(inputs)}: attach when the domain exists`;
+      const c = classifyAttach(device.kind, inputs.bus, { running: view.running, restart: "never", machine: view.config.machine ?? undefined });
+      return `${device.label(inputs)}: ${c.class === "live" ? c.reason : `${c.class} (${c.reason})`}`;
+    },
+  };
 }

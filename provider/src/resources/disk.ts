@@ -3,28 +3,26 @@
 // resource name, so an interrupted create is adopted rather than duplicated.
 import { createHash } from "node:crypto";
 import { deriveBlockId, deriveUserAlias } from "../vocab/qmp-names";
-import { changedInputs, classifyAttach, classifyField, hotpluggable, ResourceKind, Situation } from "./classify";
+import { changedInputs, classifyField, hotpluggable } from "./classify";
 import {
   attachQmp,
   attachXml,
-  createDevice,
-  deleteDevice,
+  deviceHandlers,
   diskByAlias,
   DomainView,
   findLiveBlock,
   LiveBlock,
   liveBlockOf,
-  missingFromLive,
   placeDevice,
   undoAttach,
   verifyLive,
   viewDomain,
 } from "./devices";
-import { clientFor, planDiff, ResourceError, ResourceHandlers } from "./handler";
+import { clientFor, planDiff, ResourceHandlers } from "./handler";
 import { inputFields } from "./validate";
 import type { DiskInputs } from "./inputs";
 
-const KIND: ResourceKind = "Disk";
+const KIND = "Disk" as const;
 
 export interface DiskOutputs extends DiskInputs {
   target: string;
@@ -43,10 +41,6 @@ function deviceName(inputs: DiskInputs): string {
 
 function label(inputs: DiskInputs): string {
   return `Disk ${inputs.resourceName ?? inputs.source} on ${inputs.domain}`;
-}
-
-function situationOf(view: DomainView | null): Situation {
-  return { running: view?.running ?? true, restart: "never", machine: view?.config.machine ?? undefined };
 }
 
 async function observe(view: DomainView, inputs: DiskInputs, alias: string): Promise<DiskOutputs | null> {
@@ -109,29 +103,11 @@ async function attach(view: DomainView, inputs: DiskInputs, alias: string): Prom
 
 export const disk: ResourceHandlers<DiskInputs, DiskOutputs> = {
   kind: KIND,
+  ...deviceHandlers({ kind: KIND, label, deviceName, attach, observe }),
 
   async diff(_id, olds, news) {
     const classified = changedInputs(KIND, olds, news, inputFields(KIND)).map((f) => classifyField(KIND, f, olds, news, { running: true, restart: "never" }));
     return planDiff(label(news), classified);
-  },
-
-  async create(inputs) {
-    const client = await clientFor(inputs.uri);
-    const alias = deviceName(inputs);
-    try {
-      const { uuid, outs } = await createDevice(client, inputs.domain, (view) => attach(view, inputs, alias), (view) => observe(view, inputs, alias));
-      return { id: `${uuid}/${alias}`, outs };
-    } catch (error) {
-      throw new ResourceError(KIND, label(inputs), (error as Error).message, { cause: error });
-    }
-  },
-
-  async read(id, props) {
-    const client = await clientFor(props.uri);
-    const view = await viewDomain(client, props.domainUuid ?? props.domain);
-    const outs = view ? await observe(view, props, props.alias) : null;
-    // Gone with its domain, or detached behind Pulumi's back.
-    return outs && !missingFromLive(view!, props) ? { id, props: outs } : { id: "", props };
   },
 
   async update(_id, olds, news) {
@@ -140,20 +116,5 @@ export const disk: ResourceHandlers<DiskInputs, DiskOutputs> = {
     const view = await viewDomain(client, olds.domainUuid);
     const outs = view ? await observe(view, { ...news, target: olds.target }, olds.alias) : null;
     return { outs: outs ?? { ...olds, ...news, target: olds.target } };
-  },
-
-  async delete(_id, props) {
-    try {
-      await deleteDevice(await clientFor(props.uri), props);
-    } catch (error) {
-      throw new ResourceError(KIND, label(props), (error as Error).message, { cause: error });
-    }
-  },
-
-  async describeCreate(inputs) {
-    const view = await viewDomain(await clientFor(inputs.uri), inputs.domain).catch(() => null);
-    if (!view) return `${label(inputs)}: attach when the domain exists`;
-    const c = classifyAttach(KIND, inputs.bus, situationOf(view));
-    return `${label(inputs)}: ${c.class === "live" ? c.reason : `${c.class} (${c.reason})`}`;
   },
 };
