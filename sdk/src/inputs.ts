@@ -258,7 +258,7 @@ export interface GuestExecArgs {
    */
   args?: pulumi.Input<pulumi.Input<string>[]>;
   /**
-   * Environment entries as `NAME=value` (NAME: letters, digits, '_', not starting with a digit). Changing them runs the command again (replace).
+   * Environment entries as `NAME=value` (NAME: letters, digits, '_', not starting with a digit). qemu-ga passes them as the command's whole environment, replacing the guest's. Changing them runs the command again (replace).
    * @default []
    */
   env?: pulumi.Input<pulumi.Input<string>[]>;
@@ -277,10 +277,10 @@ export interface GuestExecArgs {
    */
   timeoutSeconds?: pulumi.Input<number>;
   /**
-   * Exit code that counts as success, 0-255; any other exit code fails the operation.
+   * Exit code that counts as success, 0-255, or null to accept any exit code; any other exit code fails the operation.
    * @default 0
    */
-  expectExitCode?: pulumi.Input<number>;
+  expectExitCode?: pulumi.Input<number | null>;
   /**
    * Arbitrary values; when any of them changes, the command runs again (replace).
    */

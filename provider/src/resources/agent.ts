@@ -1,7 +1,7 @@
 // Talking to the QEMU guest agent (qemu-ga) through libvirt's agent passthrough: one command with its reply
 // parsed, and the wait until a booting guest's agent answers. Errors name the domain and the command, so a
 // user reading `pulumi up` knows which machine and which step failed.
-import { DomainRef, ErrorCode, LibvirtClient, LibvirtError } from "../libvirt";
+import { DomainRef, DomainState, ErrorCode, LibvirtClient, LibvirtError } from "../libvirt";
 import type { QmpCommand } from "../vocab/qmp";
 import { AgentError, agentErrorFromLibvirtMessage, guestPing, parseAgentReply } from "../vocab/qga";
 
@@ -9,12 +9,6 @@ import { AgentError, agentErrorFromLibvirtMessage, guestPing, parseAgentReply } 
 const PING_INTERVAL_MS = 200;
 /** libvirt's own wait for one reply once the agent is connected (seconds). */
 const PING_REPLY_SECONDS = 5;
-
-/** The agent is not there (yet): no connected channel, or no reply in time. Worth asking again while booting. */
-export function isAgentUnavailable(error: unknown): boolean {
-  return error instanceof LibvirtError && (error.code === ErrorCode.AgentUnresponsive || error.code === ErrorCode.OperationTimeout);
-}
-
 /** libvirt answers "argument unsupported" (VIR_ERR_ARGUMENT_UNSUPPORTED) when the domain has no agent channel. */
 const ARGUMENT_UNSUPPORTED = 74;
 
@@ -24,6 +18,24 @@ export class AgentWaitError extends Error {
     super(message, options);
     this.name = "AgentWaitError";
   }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The agent is not there (yet): no connected channel, or no reply in time. Worth asking again while booting. */
+export function isAgentUnavailable(error: unknown): boolean {
+  return error instanceof LibvirtError && (error.code === ErrorCode.AgentUnresponsive || error.code === ErrorCode.OperationTimeout);
+}
+
+/**
+ * Worth asking again: the agent is not there (yet), or the domain is paused (libvirt then answers "domain is
+ * not running"; a pause ends, a shutdown does not).
+ */
+export async function isAgentTransient(client: LibvirtClient, dom: DomainRef, error: unknown): Promise<boolean> {
+  if (isAgentUnavailable(error)) return true;
+  if (!(error instanceof LibvirtError) || error.code !== ErrorCode.OperationInvalid) return false;
+  const { state } = await client.domainState(dom).catch(() => ({ state: -1 }));
+  return state === DomainState.Paused;
 }
 
 /** What went wrong, in words that tell the user what to do. `what` names the command, e.g. `guest-exec /bin/ls`. */
@@ -50,11 +62,9 @@ export async function agentCall(client: LibvirtClient, dom: DomainRef, command: 
   return parseAgentReply(reply, command);
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Pings the guest agent until it answers, for at most `timeoutSeconds`. Returns how long that took (ms).
- * Only "not connected / not responding" is waited out; anything else (domain not running, no agent channel,
+ * Only an absent agent or a paused domain is waited out; anything else (domain shut off, no agent channel,
  * domain gone) fails at once, since waiting would not change it.
  */
 export async function waitForAgent(client: LibvirtClient, dom: DomainRef, timeoutSeconds: number): Promise<number> {
@@ -67,7 +77,9 @@ export async function waitForAgent(client: LibvirtClient, dom: DomainRef, timeou
       await agentCall(client, dom, guestPing(), Math.min(PING_REPLY_SECONDS, Math.max(1, left / 1000)));
       return Date.now() - started;
     } catch (error) {
-      if (!isAgentUnavailable(error)) throw new AgentWaitError(describeAgentError(error, dom.name, "guest-ping"), { cause: error });
+      if (!(await isAgentTransient(client, dom, error))) {
+        throw new AgentWaitError(describeAgentError(error, dom.name, "guest-ping"), { cause: error });
+      }
       last = error;
     }
     if (Date.now() + PING_INTERVAL_MS > deadline) break;

@@ -150,13 +150,15 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
     try {
       if (inputs.autostart) await client.setAutostart(dom, true);
       if (inputs.running) dom = await client.startDomain(dom);
+      // So GuestExec and anything else that needs the guest can depend on this resource.
+      if (inputs.running && inputs.waitForAgentSeconds) await waitForAgent(client, dom, inputs.waitForAgentSeconds);
     } catch (error) {
-      // Leave nothing half-made behind: a defined domain that cannot start is undefined again.
+      // Leave nothing half-made behind: the next up must not find an unrecorded domain of the same name.
+      // (Undefining a running domain only makes it transient, so it is destroyed first.)
+      await client.destroyDomain(dom).catch(() => undefined);
       await client.undefineDomain(dom, UndefineFlags.ManagedSave | UndefineFlags.SnapshotsMetadata | UndefineFlags.Nvram).catch(() => undefined);
       throw new ResourceError(KIND, inputs.name, (error as Error).message, { cause: error });
     }
-    // So GuestExec and anything else that needs the guest can depend on this resource.
-    if (inputs.running && inputs.waitForAgentSeconds) await waitForAgent(client, dom, inputs.waitForAgentSeconds);
     const outs = await observe(client, dom, { ...inputs, type, machine: inputs.machine ?? "pc", arch: inputs.arch ?? "x86_64" });
     return { id: outs.uuid, outs };
   },

@@ -256,7 +256,7 @@ export interface GuestExecInputs {
    */
   args: string[];
   /**
-   * Environment entries as `NAME=value` (NAME: letters, digits, '_', not starting with a digit). Changing them runs the command again (replace).
+   * Environment entries as `NAME=value` (NAME: letters, digits, '_', not starting with a digit). qemu-ga passes them as the command's whole environment, replacing the guest's. Changing them runs the command again (replace).
    * @default []
    */
   env: string[];
@@ -275,10 +275,10 @@ export interface GuestExecInputs {
    */
   timeoutSeconds: number;
   /**
-   * Exit code that counts as success, 0-255; any other exit code fails the operation.
+   * Exit code that counts as success, 0-255, or null to accept any exit code; any other exit code fails the operation.
    * @default 0
    */
-  expectExitCode: number;
+  expectExitCode: number | null;
   /**
    * Arbitrary values; when any of them changes, the command runs again (replace).
    */

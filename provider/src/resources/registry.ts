@@ -5,10 +5,12 @@ import { domain } from "./domain";
 import { dynamicProvider } from "./handler";
 import { volume } from "./volume";
 import { cdrom } from "./cdrom";
+import { guestExec } from "./guest-exec";
 
 export const providers = {
   Volume: dynamicProvider(volume),
   Domain: dynamicProvider(domain),
   Disk: dynamicProvider(disk),
   Cdrom: dynamicProvider(cdrom),
+  GuestExec: dynamicProvider(guestExec),
 };
