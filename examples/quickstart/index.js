@@ -29,6 +29,10 @@ const scratchDisk = new virt.Disk("scratch", { domain: vm.name, source: scratch.
 const media = new virt.Volume("media", { name: `${prefix}-media.iso`, format: "raw", capacityBytes: 1 * MiB });
 const tools = new virt.Cdrom("tools", { domain: vm.name, bus: "scsi", media: config.get("media") ?? media.path });
 
+// The seed's guest-agent case: commands run inside the guest, no network or ssh needed.
+const uname = new virt.GuestExec("uname", { domain: vm.name, path: "uname", args: ["-a"] });
+const ipAddr = new virt.GuestExec("ip-addr", { domain: vm.name, path: "ip", args: ["addr", "list"] });
+
 exports.domain = { name: vm.name, uuid: vm.uuid, state: vm.state, pendingRestart: vm.pendingRestart };
 // What QEMU really has open (query-block), not what was asked for.
 exports.live = {
@@ -36,3 +40,4 @@ exports.live = {
   scratch: { target: scratchDisk.target, live: scratchDisk.live },
   tools: { target: tools.target, inserted: tools.inserted },
 };
+exports.guest = { uname: uname.stdout, ipAddr: ipAddr.stdout };
