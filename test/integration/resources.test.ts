@@ -248,6 +248,18 @@ describe("resources against the real daemon", function () {
       await remove("Cdrom", cd.id, outs);
     });
 
+    it("an empty cdrom through libvirt waits in the config (libvirt cannot hot-plug one) and is not mistaken for drift", async () => {
+      const cd = await create("Cdrom", { resourceName: "cd-empty", domain: vmName, bus: "scsi", media: null });
+      assert.ok(aliasesIn(virsh("dumpxml", "--inactive", vmName)).includes(cd.outs.alias), "in the config");
+      assert.ok(!aliasesIn(virsh("dumpxml", vmName)).includes(cd.outs.alias), "not in the running domain");
+      assert.equal(cd.outs.inserted, null);
+      const refreshed = await read("Cdrom", cd.id, cd.outs);
+      assert.equal(refreshed.id, cd.id);
+      assert.equal((await diff("Cdrom", cd.id, refreshed.props, { resourceName: "cd-empty", domain: vmName, bus: "scsi", media: null })).changes, false);
+      await remove("Cdrom", cd.id, cd.outs);
+      assert.ok(!aliasesIn(virsh("dumpxml", "--inactive", vmName)).includes(cd.outs.alias));
+    });
+
     it("a cdrom detached with virsh behind Pulumi's back reads as gone", async () => {
       const cd = await create("Cdrom", { resourceName: "cd-gone", domain: vmName, bus: "scsi", media: image("gone.iso", 1) });
       virsh("detach-device-alias", vmName, cd.outs.alias, "--live");

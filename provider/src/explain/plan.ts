@@ -337,7 +337,9 @@ function explainCreate(step: MergedStep, domains: Map<string, DomainFacts>): Exp
   const news = step.newState?.inputs ?? {};
   if (step.kind === "Disk" || step.kind === "Cdrom") {
     const bus = String(news.bus ?? schemaDefault(step.kind, "bus") ?? "");
-    const attach = classifyAttach(step.kind, bus, situationFor(step.kind, {}, news, domains));
+    const via = String(news.via ?? schemaDefault(step.kind, "via") ?? "libvirt");
+    const media = news.media === undefined ? (step.kind === "Cdrom" ? null : undefined) : (news.media as string | null);
+    const attach = classifyAttach(step.kind, { bus, via, media: step.kind === "Cdrom" ? media : undefined }, situationFor(step.kind, {}, news, domains));
     return [{ ...attach, unknown: false }];
   }
   return [{ field: "(create)", class: "create", reason: createReason(step.kind, news), unknown: false }];

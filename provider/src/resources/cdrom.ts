@@ -5,7 +5,7 @@ import { Affect, LibvirtClient } from "../libvirt";
 import { buildDiskXml, DiskSpec } from "../vocab/disk-xml";
 import { blockdevAdd, blockdevCloseTray, blockdevDel, blockdevInsertMedium, blockdevOpenTray, blockdevRemoveMedium, deviceAdd } from "../vocab/qmp";
 import { blockNodeNames, deriveBlockId, deriveUserAlias, libvirtScsiBus } from "../vocab/qmp-names";
-import { changedInputs, classifyField, hotpluggable } from "./classify";
+import { attachesLive, changedInputs, classifyField } from "./classify";
 import {
   attachQmp,
   attachXml,
@@ -78,12 +78,12 @@ async function attach(view: DomainView, inputs: CdromInputs, alias: string): Pro
   } else {
     const inLive = diskByAlias(view.live, alias);
     const inConfig = diskByAlias(view.config, alias);
-    const live = view.running && !inLive && hotpluggable(inputs.bus);
+    const live = view.running && !inLive && attachesLive(inputs, KIND);
     const config = !inConfig;
     if (!live && !config) return; // adopted: an interrupted run attached it already
     await attachXml(client, view, cdromSpec(inputs, alias, placeDevice(view, inputs.bus, inputs.target ?? (inLive ?? inConfig)?.target)), { live, config });
   }
-  if (view.running && (inputs.via === "qmp" || hotpluggable(inputs.bus))) {
+  if (view.running && attachesLive(inputs, KIND)) {
     try {
       await verifyLive(client, view.dom, alias, { file: inputs.media ?? null, readonly: true });
     } catch (error) {
@@ -138,7 +138,7 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
   async update(_id, olds, news) {
     const client = await clientFor(news.uri);
     const view = await viewDomain(client, olds.domainUuid);
-    if (!view) throw new ResourceError(KIND, label(news), `domain "${news.domain}" not found`);
+    if (!view) throw new ResourceError(label(news), `domain "${news.domain}" not found`);
     const media = news.media ?? null;
     try {
       await withDomainLock(view.uuid, async () => {
@@ -148,7 +148,7 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
         if (view.running) await verifyLive(client, view.dom, olds.alias, { file: media, readonly: true });
       });
     } catch (error) {
-      throw new ResourceError(KIND, label(news), (error as Error).message, { cause: error });
+      throw new ResourceError(label(news), (error as Error).message, { cause: error });
     }
     const outs = await observe((await viewDomain(client, view.uuid))!, { ...news, target: olds.target }, olds.alias);
     return { outs: outs ?? { ...olds, ...news, target: olds.target } };

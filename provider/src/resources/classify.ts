@@ -139,11 +139,20 @@ export function classifyField(kind: ResourceKind, field: string, olds: Values, n
   }
 }
 
+/** Whether an attach of this device reaches the running QEMU (otherwise it waits in the config). */
+export function attachesLive(device: { bus: string; via?: string; media?: string | null }, kind: "Disk" | "Cdrom", machine?: string): boolean {
+  if (device.via === "qmp") return true;
+  // libvirt 9.0 cannot hot-plug a cdrom with no media ("argument key 'filename' must not have null value").
+  if (kind === "Cdrom" && !device.media) return false;
+  return hotpluggable(device.bus, machine);
+}
+
 /** How creating a device lands: live on hot-pluggable buses, otherwise next boot or a restart. */
-export function classifyAttach(kind: "Disk" | "Cdrom", bus: string, s: Situation): Classified {
+export function classifyAttach(kind: "Disk" | "Cdrom", device: { bus: string; via?: string; media?: string | null }, s: Situation): Classified {
   if (!s.running) return live("(attach)", "the domain is stopped: the device is added to its config");
-  if (hotpluggable(bus, s.machine)) return live("(attach)", `live attach on ${bus} (no restart)`);
-  return deferred("(attach)", `${bus} does not hot-plug on a running ${s.machine ?? "pc"} machine`, s);
+  if (attachesLive(device, kind, s.machine)) return live("(attach)", `live attach on ${device.bus} (no restart)`);
+  if (hotpluggable(device.bus, s.machine)) return deferred("(attach)", 'libvirt cannot hot-plug an empty cdrom (via: "qmp" can)', s);
+  return deferred("(attach)", `${device.bus} does not hot-plug on a running ${s.machine ?? "pc"} machine`, s);
 }
 
 const RANK: Record<ChangeClass, number> = { live: 0, "next-boot": 1, restart: 2, replace: 3 };

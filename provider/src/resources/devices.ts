@@ -7,7 +7,7 @@ import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
 import { blockdevAdd, blockdevDel, blockdevOpenTray, blockdevRemoveMedium, deviceAdd, DeviceAddSpec, deviceDel, queryNamedBlockNodes, queryPci } from "../vocab/qmp";
 import { blockNodeNames, libvirtScsiBus, libvirtUsbBus } from "../vocab/qmp-names";
 import { BlockDeviceInfo, findBlockDevice, parseNamedBlockNodes } from "../vocab/query-block";
-import { classifyAttach, hotpluggable } from "./classify";
+import { attachesLive, classifyAttach, hotpluggable } from "./classify";
 import { clientFor, ResourceError } from "./handler";
 import { withDomainLock } from "./locks";
 import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
@@ -45,8 +45,8 @@ export function diskByAlias(domain: ParsedDomain | null, alias: string): ParsedD
  * A device that should be in the running domain and is not: detached behind Pulumi's back. Refresh then drops
  * it, and the next up attaches it again. (Devices on buses that do not hot-plug live only in the config.)
  */
-export function missingFromLive(view: DomainView, record: { via: "libvirt" | "qmp"; bus: string; alias: string }): boolean {
-  return view.running && record.via === "libvirt" && hotpluggable(record.bus) && !diskByAlias(view.live, record.alias);
+export function missingFromLive(view: DomainView, record: { via: "libvirt" | "qmp"; bus: string; alias: string; media?: string | null }, kind: "Disk" | "Cdrom"): boolean {
+  return view.running && record.via === "libvirt" && attachesLive(record, kind) && !diskByAlias(view.live, record.alias);
 }
 
 /** A free target name and, for scsi and sata, a free drive address, among the disks of both copies. */
@@ -105,16 +105,23 @@ export async function detachXml(client: LibvirtClient, view: DomainView, alias: 
   if (view.running && diskByAlias(view.live, alias)) {
     let failed = false;
     let removed = false;
+    let heard: () => void = () => undefined;
+    const event = new Promise<void>((resolve) => {
+      heard = resolve;
+    });
+    // Subscribed before the detach: libvirt may send device-removed before it replies.
     const unsubscribe = await client.onDomainEvent((e) => {
       if (e.kind !== "device-removed" && e.kind !== "device-removal-failed") return;
       if (e.alias !== alias || uuidToString(e.domain.uuid) !== view.uuid) return;
       if (e.kind === "device-removed") removed = true;
       else failed = true;
+      heard();
     });
     try {
       await client.detachDeviceAlias(view.dom, alias, Affect.Live);
+      // The event ends the wait; the live XML is the fallback for an event lost to a reconnect.
       const stillThere = async () => diskByAlias(parseDomainXml(await client.domainXml(view.dom)), alias) !== undefined;
-      const done = await pollUntil(async () => removed || failed || !(await stillThere()), timeoutSeconds * 1000, 25);
+      const done = await pollUntil(async () => removed || failed || !(await stillThere()), timeoutSeconds * 1000, 50, event);
       if (failed) throw new Error(`the guest refused to release ${alias} (device-removal-failed)`);
       if (!done) {
         throw new Error(
@@ -219,7 +226,7 @@ export async function detachQmp(client: LibvirtClient, view: DomainView, id: str
       await qmp(client, view.dom, blockdevRemoveMedium(id));
     }
     await qmp(client, view.dom, deviceDel(id));
-    const gone = await pollUntil(async () => (await findLiveBlock(client, view.dom, id))?.qdevId !== id, timeoutSeconds * 1000, 25);
+    const gone = await pollUntil(async () => (await findLiveBlock(client, view.dom, id))?.qdevId !== id, timeoutSeconds * 1000);
     if (!gone) {
       throw new Error(`the guest did not release ${id} within ${timeoutSeconds} s; it stays attached and in the stack: retry the delete when the guest responds`);
     }
@@ -232,7 +239,7 @@ export async function detachQmp(client: LibvirtClient, view: DomainView, id: str
       () => true,
       (error) => (/in use/i.test((error as Error).message) ? false : Promise.reject(error)),
     );
-  }, timeoutSeconds * 1000, 25);
+  }, timeoutSeconds * 1000);
   if (!released) throw new Error(`QEMU still holds block node ${format} ${timeoutSeconds} s after ${id} was removed`);
 }
 
@@ -299,6 +306,7 @@ interface DeviceInputs {
   uri?: string;
   domain: string;
   bus: string;
+  media?: string | null;
   via: "libvirt" | "qmp";
   detachTimeoutSeconds: number;
 }
@@ -314,7 +322,7 @@ export interface DeviceKind<I extends DeviceInputs, O> {
 
 /** create, read, delete and the create note of a device resource. */
 export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecord>(device: DeviceKind<I, O>) {
-  const fail = (inputs: I, error: unknown) => new ResourceError(device.kind, device.label(inputs), (error as Error).message, { cause: error });
+  const fail = (inputs: I, error: unknown) => new ResourceError(device.label(inputs), (error as Error).message, { cause: error });
   return {
     async create(inputs: I): Promise<{ id: string; outs: O }> {
       const client = await clientFor(inputs.uri);
@@ -331,7 +339,7 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
       const view = await viewDomain(await clientFor(props.uri), props.domainUuid ?? props.domain);
       const outs = view ? await device.observe(view, props, props.alias) : null;
       // Gone with its domain, or detached behind Pulumi's back.
-      return outs && !missingFromLive(view!, props) ? { id, props: outs } : { id: "", props };
+      return outs && !missingFromLive(view!, props, device.kind) ? { id, props: outs } : { id: "", props };
     },
 
     async delete(_id: string, props: O): Promise<void> {
@@ -345,7 +353,7 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
     async describeCreate(inputs: I): Promise<string> {
       const view = await viewDomain(await clientFor(inputs.uri), inputs.domain).catch(() => null);
       if (!view) return `${device.label(inputs)}: attach when the domain exists`;
-      const c = classifyAttach(device.kind, inputs.bus, { running: view.running, restart: "never", machine: view.config.machine ?? undefined });
+      const c = classifyAttach(device.kind, inputs, { running: view.running, restart: "never", machine: view.config.machine ?? undefined });
       return `${device.label(inputs)}: ${c.class === "live" ? c.reason : `${c.class} (${c.reason})`}`;
     },
   };

@@ -3,7 +3,7 @@
 // resource name, so an interrupted create is adopted rather than duplicated.
 import { createHash } from "node:crypto";
 import { deriveBlockId, deriveUserAlias } from "../vocab/qmp-names";
-import { changedInputs, classifyField, hotpluggable } from "./classify";
+import { attachesLive, changedInputs, classifyField } from "./classify";
 import {
   attachQmp,
   attachXml,
@@ -82,7 +82,7 @@ async function attach(view: DomainView, inputs: DiskInputs, alias: string): Prom
   } else {
     const inLive = diskByAlias(view.live, alias);
     const inConfig = diskByAlias(view.config, alias);
-    const live = view.running && !inLive && hotpluggable(inputs.bus);
+    const live = view.running && !inLive && attachesLive(inputs, KIND);
     const config = inputs.persistent && !inConfig;
     if (!live && !config) return; // adopted: a previous, interrupted run attached it already
     const placement = placeDevice(view, inputs.bus, inputs.target ?? (inLive ?? inConfig)?.target);
@@ -91,7 +91,7 @@ async function attach(view: DomainView, inputs: DiskInputs, alias: string): Prom
       serial: inputs.serial, bootOrder: inputs.bootOrder, alias, ...placement,
     }, { live, config });
   }
-  if (view.running && (inputs.via === "qmp" || hotpluggable(inputs.bus))) {
+  if (view.running && attachesLive(inputs, KIND)) {
     try {
       await verifyLive(client, view.dom, alias, { file: inputs.source, readonly: inputs.readonly });
     } catch (error) {

@@ -144,7 +144,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
     const type = inputs.type ?? detectDomainType(inputs.uri ?? defaultUri());
     const existing = await client.lookupDomainByName(inputs.name).catch((e) => (isNotFound(e) ? null : Promise.reject(e)));
     if (existing) {
-      throw new ResourceError(KIND, inputs.name, `a domain named "${inputs.name}" already exists; pick another name or remove it (virsh undefine)`);
+      throw new ResourceError(`${KIND} ${inputs.name}`, `a domain named "${inputs.name}" already exists; pick another name or remove it (virsh undefine)`);
     }
     let dom = await client.defineDomain(buildDomainXml(domainSpec(inputs, { type })));
     try {
@@ -157,7 +157,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
       // (Undefining a running domain only makes it transient, so it is destroyed first.)
       await client.destroyDomain(dom).catch(() => undefined);
       await client.undefineDomain(dom, UndefineFlags.ManagedSave | UndefineFlags.SnapshotsMetadata | UndefineFlags.Nvram).catch(() => undefined);
-      throw new ResourceError(KIND, inputs.name, (error as Error).message, { cause: error });
+      throw new ResourceError(`${KIND} ${inputs.name}`, (error as Error).message, { cause: error });
     }
     const outs = await observe(client, dom, { ...inputs, type, machine: inputs.machine ?? "pc", arch: inputs.arch ?? "x86_64" });
     return { id: outs.uuid, outs };

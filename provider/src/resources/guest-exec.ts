@@ -232,13 +232,13 @@ export const guestExec: ResourceHandlers<GuestExecInputs, GuestExecOutputs> = {
   async create(inputs) {
     const client = await clientFor(inputs.uri);
     const dom = await findDomain(client, inputs.domain);
-    if (!dom) throw new ResourceError(KIND, label(inputs), `domain "${inputs.domain}" not found`);
+    if (!dom) throw new ResourceError(`${KIND} ${label(inputs)}`, `domain "${inputs.domain}" not found`);
     let result: GuestExecResult;
     try {
       result = await runOrExplain(client, dom, mainCommand(inputs), inputs, expectedExitCode(inputs));
     } catch (error) {
       // Not created: the next `up` runs the command again.
-      throw new ResourceError(KIND, label(inputs), (error as Error).message, { cause: error });
+      throw new ResourceError(`${KIND} ${label(inputs)}`, (error as Error).message, { cause: error });
     }
     const domainUuid = uuidToString(dom.uuid);
     return { id: `${domainUuid}/exec/${result.pid}/${Date.now()}`, outs: { ...inputs, ...result, domainUuid } };
@@ -271,7 +271,7 @@ export const guestExec: ResourceHandlers<GuestExecInputs, GuestExecOutputs> = {
     } catch (error) {
       const hint = "fix the guest, or change or remove `delete` (that runs nothing) and delete again";
       const message = `delete command ${commandLine(command)}: ${(error as Error).message}; ${hint}`;
-      throw new ResourceError(KIND, label(props), message, { cause: error });
+      throw new ResourceError(`${KIND} ${label(props)}`, message, { cause: error });
     }
   },
 

@@ -55,8 +55,9 @@ export function planDiff(label: string, classified: Classified[]): DiffResult {
 
 /** A failure the user can act on: names the resource and keeps libvirt's own words. */
 export class ResourceError extends Error {
-  constructor(kind: ResourceKind, name: string, message: string, options?: { cause?: unknown }) {
-    super(`${kind} ${name}: ${message}`, options);
+  /** `subject` names the resource as the notes do, e.g. "Disk data on web-1" or "Volume data.qcow2". */
+  constructor(subject: string, message: string, options?: { cause?: unknown }) {
+    super(`${subject}: ${message}`, options);
     this.name = "ResourceError";
   }
 }

@@ -16,12 +16,24 @@ export async function qomProperty(client: LibvirtClient, dom: DomainRef, id: str
   return qmp(client, dom, { execute: "qom-get", arguments: { path: `/machine/peripheral/${id}`, property } });
 }
 
-/** Polls until `done` holds or the deadline passes; returns whether it held. */
-export async function pollUntil(done: () => Promise<boolean>, timeoutMs: number, intervalMs = 50): Promise<boolean> {
+/**
+ * Checks `done` until it holds or the deadline passes; returns whether it held. Checks start 2 ms apart and
+ * back off to `maxIntervalMs`, so a change that lands at once is seen at once; `wake` (an event that says the
+ * change happened) triggers a check immediately instead of waiting out the interval.
+ */
+export async function pollUntil(done: () => Promise<boolean>, timeoutMs: number, maxIntervalMs = 50, wake?: Promise<unknown>): Promise<boolean> {
   const until = Date.now() + timeoutMs;
+  let interval = 2;
+  // One-shot: after it fires, the backoff alone paces the checks.
+  let pendingWake = wake?.then(() => {
+    pendingWake = undefined;
+  });
   for (;;) {
     if (await done()) return true;
-    if (Date.now() >= until) return false;
-    await new Promise((r) => setTimeout(r, intervalMs));
+    const left = until - Date.now();
+    if (left <= 0) return false;
+    const sleep = new Promise((r) => setTimeout(r, Math.min(interval, left)));
+    await (pendingWake ? Promise.race([sleep, pendingWake]) : sleep);
+    interval = Math.min(interval * 2, maxIntervalMs);
   }
 }

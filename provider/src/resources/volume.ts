@@ -52,12 +52,12 @@ export const volume: ResourceHandlers<VolumeInputs, VolumeOutputs> = {
   async create(inputs) {
     const client = await clientFor(inputs.uri);
     const pool = await client.lookupPool(inputs.pool).catch((e) => {
-      throw new ResourceError(KIND, inputs.name, `storage pool "${inputs.pool}" not found (set pool to an existing one)`, { cause: e });
+      throw new ResourceError(`${KIND} ${inputs.name}`, `storage pool "${inputs.pool}" not found (set pool to an existing one)`, { cause: e });
     });
     const existing = await client.lookupVolume(pool, inputs.name).catch((e) => (isNotFound(e) ? null : Promise.reject(e)));
     if (existing) {
       // Never take over a volume Pulumi did not make: deleting the stack would delete someone's data.
-      throw new ResourceError(KIND, inputs.name, `a volume named "${inputs.name}" already exists in pool "${inputs.pool}"; pick another name or remove it`);
+      throw new ResourceError(`${KIND} ${inputs.name}`, `a volume named "${inputs.name}" already exists in pool "${inputs.pool}"; pick another name or remove it`);
     }
     const vol = await client.createVolume(
       pool,
@@ -98,7 +98,7 @@ export const volume: ResourceHandlers<VolumeInputs, VolumeOutputs> = {
     const users = await domainsUsingFile(client, props.path);
     if (users.length > 0) {
       const names = [...new Set(users.map((u) => u.domain.name))].join(", ");
-      throw new ResourceError(KIND, props.name, `still used by domain ${names}; detach it first (its Disk resource)`);
+      throw new ResourceError(`${KIND} ${props.name}`, `still used by domain ${names}; detach it first (its Disk resource)`);
     }
     await client.deleteVolume(vol);
   },

@@ -144,13 +144,16 @@ describe("explain: classifying a plan's changes", () => {
       preview(
         ourStep("create", "Domain", "vm", { news: { ...runningVm, name: "fresh", running: false } }),
         ourStep("create", "Cdrom", "cd", { news: { domain: "fresh", bus: "ide" } }),
-        ourStep("create", "Cdrom", "cd2", { news: { domain: "elsewhere" } }),
+        ourStep("create", "Cdrom", "cd2", { news: { domain: "elsewhere", media: "/iso/a.iso" } }),
+        ourStep("create", "Cdrom", "cd3", { news: { domain: "elsewhere" } }),
       ),
     );
     assert.equal(byName(plan.resources, "vm").changes[0].class, "create");
     assert.match(byName(plan.resources, "vm").changes[0].reason, /not started/);
     assert.equal(byName(plan.resources, "cd").changes[0].class, "live");
     assert.match(byName(plan.resources, "cd2").changes[0].reason, /live attach on scsi/);
+    // An empty drive through libvirt waits for the next boot: libvirt 9.0 cannot hot-plug one.
+    assert.equal(byName(plan.resources, "cd3").changes[0].class, "next-boot");
   });
 
   it("a scsi cdrom's media change is an update, live", () => {

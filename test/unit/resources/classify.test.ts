@@ -37,10 +37,16 @@ describe("classify: how each change lands", () => {
   });
 
   it("attaching is live on virtio, scsi and usb; sata and ide wait for the next boot on a running domain", () => {
-    for (const bus of ["virtio", "scsi", "usb"]) assert.equal(classifyAttach("Disk", bus, running).class, "live", bus);
-    assert.equal(classifyAttach("Disk", "sata", running).class, "next-boot");
-    assert.equal(classifyAttach("Cdrom", "ide", allow).class, "restart");
-    assert.equal(classifyAttach("Cdrom", "ide", stopped).class, "live");
+    for (const bus of ["virtio", "scsi", "usb"]) assert.equal(classifyAttach("Disk", { bus }, running).class, "live", bus);
+    assert.equal(classifyAttach("Disk", { bus: "sata" }, running).class, "next-boot");
+    assert.equal(classifyAttach("Cdrom", { bus: "ide", media: "/a.iso" }, allow).class, "restart");
+    assert.equal(classifyAttach("Cdrom", { bus: "ide", media: "/a.iso" }, stopped).class, "live");
+  });
+
+  it("an empty cdrom attaches live over QMP only: libvirt 9.0 cannot hot-plug one", () => {
+    assert.equal(classifyAttach("Cdrom", { bus: "scsi", media: null, via: "libvirt" }, running).class, "next-boot");
+    assert.equal(classifyAttach("Cdrom", { bus: "scsi", media: null, via: "qmp" }, running).class, "live");
+    assert.equal(classifyAttach("Cdrom", { bus: "scsi", media: "/a.iso", via: "libvirt" }, running).class, "live");
   });
 
   it("a GuestExec runs again when its command changes, not when only its delete command does", () => {
