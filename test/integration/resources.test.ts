@@ -166,12 +166,18 @@ describe("resources against the real daemon", function () {
       }
     });
 
-    it("a QMP-attached disk removed behind Pulumi's back reads as gone", async () => {
-      const disk = await create("Disk", { resourceName: "qgone", domain: vmName, source: image("qgone.img"), bus: "scsi", via: "qmp" });
+    it("a QMP-attached disk removed behind Pulumi's back reads as gone, and attaches again over the nodes it left", async () => {
+      const inputs = { resourceName: "qgone", domain: vmName, source: image("qgone.img"), bus: "scsi", via: "qmp" };
+      const disk = await create("Disk", inputs);
       virsh("qemu-monitor-command", vmName, JSON.stringify({ execute: "device_del", arguments: { id: disk.outs.alias } }));
       await new Promise((r) => setTimeout(r, 300));
       assert.equal((await read("Disk", disk.id, disk.outs)).id, "");
-      await remove("Disk", disk.id, disk.outs);
+      const again = await create("Disk", inputs);
+      assert.equal(blockById(vmName, again.outs.alias).inserted.file, inputs.source);
+      const adopted = await create("Disk", inputs);
+      assert.equal(adopted.id, again.id, "an interrupted create is adopted over QMP too");
+      assert.equal(queryBlock(vmName).filter((b) => b.inserted?.file === inputs.source).length, 1);
+      await remove("Disk", again.id, again.outs);
     });
 
     it("ten Disks created at once on one domain all attach, with distinct targets", async () => {

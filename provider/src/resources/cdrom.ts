@@ -12,10 +12,11 @@ import {
   deviceHandlers,
   diskByAlias,
   DomainView,
-  findLiveBlock,
+  findBlockById,
   placeDevice,
   undoAttach,
   verifyLive,
+  forgetSharedViews,
   viewDomain,
 } from "./devices";
 import { clientFor, planDiff, ResourceError, ResourceHandlers } from "./handler";
@@ -48,8 +49,7 @@ function cdromSpec(inputs: CdromInputs, alias: string, placement: Pick<DiskSpec,
 }
 
 async function observe(view: DomainView, inputs: CdromInputs, alias: string): Promise<CdromOutputs | null> {
-  const client = await clientFor(inputs.uri);
-  const block = view.running ? await findLiveBlock(client, view.dom, alias) : undefined;
+  const block = findBlockById(await view.blocks(), alias);
   if (inputs.via === "qmp") {
     if (!block || block.qdevId !== alias) return null;
     const inserted = block.inserted?.file ?? null;
@@ -140,6 +140,7 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
     const view = await viewDomain(client, olds.domainUuid);
     if (!view) throw new ResourceError(label(news), `domain "${news.domain}" not found`);
     const media = news.media ?? null;
+    forgetSharedViews();
     try {
       await withDomainLock(view.uuid, async () => {
         if (olds.inserted === media && olds.media === media) return;

@@ -7,7 +7,7 @@ import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
 import { blockdevAdd, blockdevDel, blockdevOpenTray, blockdevRemoveMedium, deviceAdd, DeviceAddSpec, deviceDel, queryNamedBlockNodes, queryPci } from "../vocab/qmp";
 import { blockNodeNames, libvirtScsiBus, libvirtUsbBus } from "../vocab/qmp-names";
 import { BlockDeviceInfo, findBlockDevice, parseNamedBlockNodes } from "../vocab/query-block";
-import { attachesLive, classifyAttach, hotpluggable } from "./classify";
+import { attachesLive, classifyAttach } from "./classify";
 import { clientFor, ResourceError } from "./handler";
 import { withDomainLock } from "./locks";
 import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
@@ -18,6 +18,8 @@ export interface DomainView {
   running: boolean;
   live: ParsedDomain | null;
   config: ParsedDomain;
+  /** QEMU's block devices (query-block), asked once per view and only when needed. */
+  blocks(): Promise<BlockDeviceInfo[]>;
 }
 
 /** The domain as it is now, or null when it no longer exists. */
@@ -34,7 +36,30 @@ export async function viewDomain(client: LibvirtClient, ref: string): Promise<Do
     client.domainXml(dom, { inactive: true }).then(parseDomainXml),
     running ? client.domainXml(dom).then(parseDomainXml) : Promise.resolve(null),
   ]);
-  return { dom, uuid: uuidToString(dom.uuid), running, live, config };
+  let blocks: Promise<BlockDeviceInfo[]> | undefined;
+  return { dom, uuid: uuidToString(dom.uuid), running, live, config, blocks: () => (blocks ??= running ? blockDevices(client, dom) : Promise.resolve([])) };
+}
+
+/**
+ * Reads during a refresh come for every device of a domain at once: they share one view of it (XML and
+ * query-block) for a moment instead of each asking again. Any change this process makes drops the shared view.
+ */
+const SHARED_VIEW_MS = 500;
+const sharedViews = new Map<string, { at: number; view: Promise<DomainView | null> }>();
+
+export function viewDomainForRead(client: LibvirtClient, ref: string): Promise<DomainView | null> {
+  const key = `${client.uri.uri}\0${ref}`;
+  const hit = sharedViews.get(key);
+  if (hit && Date.now() - hit.at < SHARED_VIEW_MS) return hit.view;
+  const view = viewDomain(client, ref);
+  sharedViews.set(key, { at: Date.now(), view });
+  view.catch(() => sharedViews.delete(key));
+  return view;
+}
+
+/** After a change: the next read sees the domain as it is now. */
+export function forgetSharedViews(): void {
+  sharedViews.clear();
 }
 
 export function diskByAlias(domain: ParsedDomain | null, alias: string): ParsedDisk | undefined {
@@ -75,8 +100,13 @@ export function liveBlockOf(device: BlockDeviceInfo | undefined): LiveBlock | nu
   };
 }
 
+export function findBlockById(devices: readonly BlockDeviceInfo[], id: string): BlockDeviceInfo | undefined {
+  return findBlockDevice(devices, { qdevId: id, nodeNames: [blockNodeNames(id).format] });
+}
+
+/** Asks QEMU now (not through a view): for checks right after a change. */
 export async function findLiveBlock(client: LibvirtClient, dom: DomainRef, id: string): Promise<BlockDeviceInfo | undefined> {
-  return findBlockDevice(await blockDevices(client, dom), { qdevId: id, nodeNames: [blockNodeNames(id).format] });
+  return findBlockById(await blockDevices(client, dom), id);
 }
 
 /** QEMU has the device with the expected medium and read-only flag; otherwise an error saying what it has. */
@@ -205,8 +235,12 @@ function deviceSpec(device: QmpDevice, address: Partial<DeviceAddSpec>, drive: s
 }
 
 export async function attachQmp(client: LibvirtClient, view: DomainView, device: QmpDevice): Promise<void> {
+  // Adopt what an interrupted run already added under our id, rather than fail or add a second one.
+  if (findBlockById(await view.blocks(), device.id)?.qdevId === device.id) return;
   const address = await qmpAddress(client, view, device.bus);
   const nodes = blockNodeNames(device.id);
+  // A device_del from outside leaves our named nodes behind; free them, or blockdev-add reports duplicates.
+  await releaseNode(client, view.dom, nodes.format, 0);
   await qmp(client, view.dom, blockdevAdd({ blockId: device.id, filename: device.file, format: device.format, readOnly: device.readonly }));
   try {
     await qmp(client, view.dom, deviceAdd(deviceSpec(device, address, nodes.format)));
@@ -232,15 +266,19 @@ export async function detachQmp(client: LibvirtClient, view: DomainView, id: str
     }
   }
   // The device lets go of its node a moment after it leaves query-block (usb unplug completes asynchronously).
-  const format = blockNodeNames(id).format;
+  await releaseNode(client, view.dom, blockNodeNames(id).format, timeoutSeconds);
+}
+
+/** Deletes one of our block nodes once nothing holds it; waits up to `timeoutSeconds` for a holder to let go. */
+async function releaseNode(client: LibvirtClient, dom: DomainRef, nodeName: string, timeoutSeconds: number): Promise<void> {
   const released = await pollUntil(async () => {
-    if (!(await nodeExists(client, view.dom, format))) return true;
-    return qmp(client, view.dom, blockdevDel(format)).then(
+    if (!(await nodeExists(client, dom, nodeName))) return true;
+    return qmp(client, dom, blockdevDel(nodeName)).then(
       () => true,
       (error) => (/in use/i.test((error as Error).message) ? false : Promise.reject(error)),
     );
   }, timeoutSeconds * 1000);
-  if (!released) throw new Error(`QEMU still holds block node ${format} ${timeoutSeconds} s after ${id} was removed`);
+  if (!released) throw new Error(`QEMU still holds block node ${nodeName}${timeoutSeconds ? ` after ${timeoutSeconds} s` : ""}: another device uses it`);
 }
 
 async function nodeExists(client: LibvirtClient, dom: DomainRef, nodeName: string): Promise<boolean> {
@@ -270,6 +308,7 @@ export async function createDevice<O>(
 ): Promise<{ uuid: string; outs: O }> {
   const view = await viewDomain(client, domainRef);
   if (!view) throw new Error(`domain "${domainRef}" not found`);
+  forgetSharedViews();
   return withDomainLock(view.uuid, async () => {
     await attach((await viewDomain(client, view.uuid))!);
     const outs = await observe((await viewDomain(client, view.uuid))!);
@@ -282,6 +321,7 @@ export async function createDevice<O>(
 export async function deleteDevice(client: LibvirtClient, record: DeviceRecord): Promise<void> {
   const view = await viewDomain(client, record.domainUuid);
   if (!view) return;
+  forgetSharedViews();
   await withDomainLock(view.uuid, async () => {
     const fresh = (await viewDomain(client, view.uuid))!;
     if (record.via === "qmp") {
@@ -336,7 +376,7 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
     },
 
     async read(id: string, props: O): Promise<{ id: string; props: O }> {
-      const view = await viewDomain(await clientFor(props.uri), props.domainUuid ?? props.domain);
+      const view = await viewDomainForRead(await clientFor(props.uri), props.domainUuid ?? props.domain);
       const outs = view ? await device.observe(view, props, props.alias) : null;
       // Gone with its domain, or detached behind Pulumi's back.
       return outs && !missingFromLive(view!, props, device.kind) ? { id, props: outs } : { id: "", props };

@@ -10,7 +10,7 @@ import {
   deviceHandlers,
   diskByAlias,
   DomainView,
-  findLiveBlock,
+  findBlockById,
   LiveBlock,
   liveBlockOf,
   placeDevice,
@@ -44,10 +44,9 @@ function label(inputs: DiskInputs): string {
 }
 
 async function observe(view: DomainView, inputs: DiskInputs, alias: string): Promise<DiskOutputs | null> {
-  const client = await clientFor(inputs.uri);
   if (inputs.via === "qmp") {
     // QMP devices live only as long as the QEMU process: a restarted domain no longer has them.
-    const block = view.running ? await findLiveBlock(client, view.dom, alias) : undefined;
+    const block = findBlockById(await view.blocks(), alias);
     if (!block || block.qdevId !== alias) return null;
     const live = liveBlockOf(block)!;
     return { ...inputs, target: inputs.target ?? alias, alias, domainUuid: view.uuid, source: live.file ?? "", readonly: live.readonly, live };
@@ -56,7 +55,7 @@ async function observe(view: DomainView, inputs: DiskInputs, alias: string): Pro
   const inLive = diskByAlias(view.live, alias);
   const disk = inLive ?? diskByAlias(view.config, alias);
   if (!disk) return null;
-  const live = inLive ? liveBlockOf(await findLiveBlock(client, view.dom, alias)) : null;
+  const live = inLive ? liveBlockOf(findBlockById(await view.blocks(), alias)) : null;
   return {
     ...inputs,
     // What is really attached, under the input names, so refresh + diff shows media swapped behind our back.

@@ -10,6 +10,7 @@ import { clientFor, planDiff, ResourceError, ResourceHandlers } from "./handler"
 import { inputFields } from "./validate";
 import type { DomainInputs } from "./inputs";
 import { waitForAgent } from "./agent";
+import { forgetSharedViews } from "./devices";
 import { stateName, stopDomain } from "./domain-state";
 import { defaultUri } from "../libvirt/pool";
 
@@ -173,6 +174,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
   async update(id, olds, news) {
     const client = await clientFor(news.uri);
     let dom = await client.lookupDomainByUuid(id);
+    forgetSharedViews();
     const classified = classifyDomainChanges(olds, news);
     const byField = new Map(classified.map((c) => [c.field, c.class]));
     const running = dom.id !== -1;
@@ -208,6 +210,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
     const client = await clientFor(props.uri);
     const dom = await lookupOrGone(client, id);
     if (!dom) return;
+    forgetSharedViews();
     await stopDomain(client, dom, props.shutdownTimeoutSeconds, props.guestAgent);
     // Nothing left behind: managed-save image, snapshot and checkpoint metadata, nvram.
     await client.undefineDomain(

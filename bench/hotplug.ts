@@ -1,0 +1,233 @@
+// bench:hotplug — one device change through the provider (the registry the SDK uses: check, then create/delete
+// or update) next to a shell script doing the same work with virsh processes, including the read-back.
+// Rounds alternate between the two sides so machine noise lands on both.
+//   (a) scsi disk attach + detach through libvirt XML   vs  virsh attach-device/detach-device + query-block checks
+//   (b) scsi disk attach + detach through QMP           vs  virsh qemu-monitor-command blockdev-add … blockdev-del
+//   (c) scsi cdrom media change                          vs  virsh change-media --update + query-block
+// Env: BENCH_N (repetitions per side and operation, default 50), BENCH_ROUNDS (default 5).
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { LibvirtClient } from "../provider/src/libvirt";
+import { closeSharedClients } from "../provider/src/libvirt/pool";
+import { blockdevAdd } from "../provider/src/vocab/qmp";
+import { blockNodeNames, deriveUserAlias, libvirtScsiBus } from "../provider/src/vocab/qmp-names";
+import { bareDomainXml, removeDomain } from "../test/support/host";
+import { create, remove, update } from "../test/support/provider";
+import { clientMsPerOp, disableProfile, enableProfile, profileTable, resetProfile } from "./profile";
+import { formatTable, median, timeEach } from "./stats";
+
+const N = Number(process.env.BENCH_N ?? 50);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const PROFILE_OPS = Number(process.env.BENCH_PROFILE_OPS ?? 10);
+const PER_ROUND = Math.ceil(N / ROUNDS);
+
+const virsh = (...args: string[]): string => execFileSync("virsh", ["-q", "-c", "qemu:///system", ...args], { encoding: "utf8", stdio: "pipe" });
+
+type Block = { qdev?: string; device?: string; inserted?: { file: string } };
+const queryBlockVirsh = (dom: string): Block[] => JSON.parse(virsh("qemu-monitor-command", dom, JSON.stringify({ execute: "query-block" }))).return;
+const byQdev = (blocks: Block[], id: string) => blocks.find((b) => b.qdev === id || String(b.qdev).startsWith(`/machine/peripheral/${id}/`));
+
+/** console.log off while timing: check's preview notes would otherwise print on every create. */
+async function quiet<T>(work: () => Promise<T>): Promise<T> {
+  const log = console.log;
+  console.log = () => undefined;
+  try {
+    return await work();
+  } finally {
+    console.log = log;
+  }
+}
+
+async function main(): Promise<void> {
+  const stamp = `${process.pid}`;
+  const name = `lvb-hotplug-${stamp}`;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lvb-hotplug-"));
+  const cdAlias = deriveUserAlias("cdrom-lvb-cd");
+  // Interrupted (Ctrl-C, a CI timeout): remove the domain and images before exiting.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, () => {
+      removeDomain(name);
+      fs.rmSync(tmp, { recursive: true, force: true });
+      process.exit(130);
+    });
+  }
+  const client = await LibvirtClient.connect("qemu:///system");
+  try {
+    const img = path.join(tmp, "disk.img");
+    const isoA = path.join(tmp, "a.iso");
+    const isoB = path.join(tmp, "b.iso");
+    for (const f of [img, isoA, isoB]) fs.writeFileSync(f, Buffer.alloc(1024 * 1024));
+
+    // The bare domain, its boot-time scsi cdrom carrying the alias the Cdrom resource derives, so the
+    // provider adopts it and both sides change media on the same device (a hot-plugged scsi-cd needs its tray
+    // opened over QMP first, which would make the two sides do different work).
+    const xml = bareDomainXml(name).replace(/(<target dev="sda" bus="scsi"><\/target>|<target dev="sda" bus="scsi"\/>)/, `$1<alias name="${cdAlias}"/>`);
+    if (!xml.includes(cdAlias)) throw new Error(`could not place the cdrom alias in:\n${xml}`);
+    const xmlFile = path.join(tmp, "domain.xml");
+    fs.writeFileSync(xmlFile, xml);
+    virsh("define", xmlFile);
+    virsh("start", name);
+
+    // ---- (a) libvirt XML: the shell side's device XML, a file as a script would keep it ----
+    const virshAlias = "ua-lvb-vdisk";
+    const diskXml = path.join(tmp, "disk.xml");
+    fs.writeFileSync(
+      diskXml,
+      `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${img}'/>` +
+        `<target dev='sdb' bus='scsi'/><alias name='${virshAlias}'/><address type='drive' controller='0' bus='0' target='0' unit='1'/></disk>\n`,
+    );
+    const diskInputs = { resourceName: "lvb-pd", domain: name, source: img, bus: "scsi", via: "libvirt", format: "raw", readonly: false };
+    const providerXml = async () => {
+      const d = await create("Disk", diskInputs);
+      await remove("Disk", d.id, d.outs);
+    };
+    const virshXml = () => {
+      virsh("attach-device", name, diskXml, "--live", "--config");
+      const b = byQdev(queryBlockVirsh(name), virshAlias);
+      if (b?.inserted?.file !== img) throw new Error("virsh attach: not in query-block");
+      virsh("detach-device", name, diskXml, "--live", "--config");
+      if (byQdev(queryBlockVirsh(name), virshAlias)) throw new Error("virsh detach: still in query-block");
+    };
+
+    // ---- (b) QMP: the same commands the provider sends, as virsh qemu-monitor-command processes ----
+    const qid = "lvb-vq";
+    const nodes = blockNodeNames(qid);
+    const qBlockdevAdd = JSON.stringify(blockdevAdd({ blockId: qid, filename: img, format: "raw", readOnly: false }));
+    const qDeviceAdd = JSON.stringify({ execute: "device_add", arguments: { driver: "scsi-hd", id: qid, drive: nodes.format, bus: libvirtScsiBus(0), "scsi-id": 0, lun: 200 } });
+    const qDeviceDel = JSON.stringify({ execute: "device_del", arguments: { id: qid } });
+    const qBlockdevDel = JSON.stringify({ execute: "blockdev-del", arguments: { "node-name": nodes.format } });
+    const qmpInputs = { ...diskInputs, resourceName: "lvb-pq", via: "qmp" };
+    const providerQmp = async () => {
+      const d = await create("Disk", qmpInputs);
+      await remove("Disk", d.id, d.outs);
+    };
+    const monitor = (json: string) => {
+      const reply = JSON.parse(virsh("qemu-monitor-command", name, json));
+      if (reply.error) throw new Error(`QMP ${json}: ${JSON.stringify(reply.error)}`);
+      return reply;
+    };
+    const virshQmp = () => {
+      monitor(qBlockdevAdd);
+      monitor(qDeviceAdd);
+      if (byQdev(queryBlockVirsh(name), qid)?.inserted?.file !== img) throw new Error("virsh qmp attach: not in query-block");
+      monitor(qDeviceDel);
+      for (let i = 0; byQdev(queryBlockVirsh(name), qid); i++) {
+        if (i > 400) throw new Error("virsh qmp detach: still in query-block");
+        execFileSync("sleep", ["0.025"]); // as the provider polls
+      }
+      monitor(qBlockdevDel);
+    };
+
+    // ---- (c) cdrom media change on the same scsi cdrom ----
+    const cdBase = { resourceName: "lvb-cd", domain: name, bus: "scsi", target: "sda", bootOrder: 1 };
+    let cdOuts: Record<string, any> = {};
+    let cdId = "";
+    await quiet(async () => {
+      const cd = await create("Cdrom", { ...cdBase, media: null }); // adopts the boot-time drive
+      cdId = cd.id;
+      cdOuts = await update("Cdrom", cd.id, cd.outs, { ...cdBase, media: isoA });
+    });
+    const providerMedia = async (media: string) => {
+      cdOuts = await update("Cdrom", cdId, cdOuts, { ...cdBase, media });
+      if (cdOuts.inserted !== media) throw new Error(`provider media change: inserted ${cdOuts.inserted}`);
+    };
+    const virshMedia = (media: string) => {
+      virsh("change-media", name, "sda", media, "--update", "--live", "--config");
+      if (byQdev(queryBlockVirsh(name), cdAlias)?.inserted?.file !== media) throw new Error("virsh change-media: not in query-block");
+    };
+
+    // Warm-up: JIT, the daemon's caches, QEMU's first hotplug on the bus.
+    await quiet(async () => {
+      await providerXml();
+      await providerQmp();
+      await providerMedia(isoB);
+      await providerMedia(isoA);
+    });
+    virshXml();
+    virshQmp();
+    virshMedia(isoB);
+    virshMedia(isoA);
+
+    const s = { pXml: [] as number[], vXml: [] as number[], pQmp: [] as number[], vQmp: [] as number[], pCd: [] as number[], vCd: [] as number[] };
+    const started = Date.now();
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternate which side goes first, too.
+      const providerFirst = round % 2 === 0;
+      const sides: Array<() => Promise<void>> = [
+        async () => {
+          s.pXml.push(...(await quiet(() => timeEach(PER_ROUND, providerXml))));
+          s.pQmp.push(...(await quiet(() => timeEach(PER_ROUND, providerQmp))));
+          for (let i = 0; i < PER_ROUND; i += 2) {
+            s.pCd.push(...(await quiet(() => timeEach(1, () => providerMedia(isoB)))));
+            s.pCd.push(...(await quiet(() => timeEach(1, () => providerMedia(isoA)))));
+          }
+        },
+        async () => {
+          s.vXml.push(...(await timeEach(PER_ROUND, virshXml)));
+          s.vQmp.push(...(await timeEach(PER_ROUND, virshQmp)));
+          for (let i = 0; i < PER_ROUND; i += 2) {
+            s.vCd.push(...(await timeEach(1, () => virshMedia(isoB))));
+            s.vCd.push(...(await timeEach(1, () => virshMedia(isoA))));
+          }
+        },
+      ];
+      if (!providerFirst) sides.reverse();
+      for (const side of sides) await side();
+      process.stderr.write(`round ${round + 1}/${ROUNDS} done (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+    }
+
+    const row = (what: string, ours: number[], theirs: number[]) => [
+      what,
+      `${median(ours).toFixed(1)} ms (n=${ours.length})`,
+      `${median(theirs).toFixed(1)} ms (n=${theirs.length})`,
+      `${(median(theirs) / median(ours)).toFixed(2)}x`,
+    ];
+    console.log(
+      `bench:hotplug — ${new Date().toISOString()}, ${os.cpus().length} cores, libvirt ${await client.libVersion()}, node ${process.version}, ` +
+        `N=${N} per side and operation in ${ROUNDS} alternating rounds`,
+    );
+    console.log(
+      formatTable(
+        ["operation (one bare TCG domain)", "provider median", "virsh script median", "virsh/provider"],
+        [
+          row("(a) scsi disk attach+detach, libvirt XML", s.pXml, s.vXml),
+          row("(b) scsi disk attach+detach, QMP", s.pQmp, s.vQmp),
+          row("(c) scsi cdrom media change", s.pCd, s.vCd),
+        ],
+      ),
+    );
+
+    // Where the provider's time goes: a separate, profiled pass (not part of the medians above).
+    const profiled: Array<[string, () => Promise<void>]> = [
+      ["(a) Disk create+delete, libvirt", providerXml],
+      ["(b) Disk create+delete, qmp", providerQmp],
+      ["(c) Cdrom media change", () => providerMedia(cdOuts.inserted === isoA ? isoB : isoA)],
+    ];
+    for (const [what, op] of profiled) {
+      resetProfile();
+      enableProfile();
+      const wall = median(await quiet(() => timeEach(PROFILE_OPS, op)));
+      disableProfile();
+      const inClient = clientMsPerOp(PROFILE_OPS);
+      console.log(
+        `\nprofile ${what} (${PROFILE_OPS} ops): wall median ${wall.toFixed(1)} ms/op; in libvirt calls ${inClient.toFixed(1)} ms/op (mean); ` +
+          `the rest is sleeps between polls, validation, XML parsing and other JS`,
+      );
+      console.log(profileTable(PROFILE_OPS));
+    }
+    if (cdOuts.inserted !== isoA) await quiet(() => providerMedia(isoA));
+  } finally {
+    disableProfile();
+    await client.close().catch(() => undefined);
+    await closeSharedClients().catch(() => undefined);
+    removeDomain(name);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
