@@ -15,7 +15,7 @@ import { closeSharedClients } from "../provider/src/libvirt/pool";
 import { removeDomain } from "../test/support/host";
 import { create, Kind, read } from "../test/support/provider";
 import { clientMsPerOp, disableProfile, enableProfile, profileTable, resetProfile } from "./profile";
-import { formatTable, median } from "./stats";
+import { formatTable, median, quiet } from "./stats";
 
 const SIZES = (process.env.BENCH_DOMAINS ?? "10,25,50").split(",").map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -52,15 +52,6 @@ async function limited<T, R>(items: T[], limit: number, work: (item: T) => Promi
   return results;
 }
 
-async function quiet<T>(work: () => Promise<T>): Promise<T> {
-  const log = console.log;
-  console.log = () => undefined;
-  try {
-    return await work();
-  } finally {
-    console.log = log;
-  }
-}
 
 const ms = () => Number(process.hrtime.bigint()) / 1e6;
 

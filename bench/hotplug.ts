@@ -16,7 +16,7 @@ import { blockNodeNames, deriveUserAlias, libvirtScsiBus } from "../provider/src
 import { bareDomainXml, removeDomain } from "../test/support/host";
 import { create, remove, update } from "../test/support/provider";
 import { clientMsPerOp, disableProfile, enableProfile, profileTable, resetProfile } from "./profile";
-import { formatTable, median, timeEach } from "./stats";
+import { formatTable, median, quiet, timeEach } from "./stats";
 
 const N = Number(process.env.BENCH_N ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -29,16 +29,6 @@ type Block = { qdev?: string; device?: string; inserted?: { file: string } };
 const queryBlockVirsh = (dom: string): Block[] => JSON.parse(virsh("qemu-monitor-command", dom, JSON.stringify({ execute: "query-block" }))).return;
 const byQdev = (blocks: Block[], id: string) => blocks.find((b) => b.qdev === id || String(b.qdev).startsWith(`/machine/peripheral/${id}/`));
 
-/** console.log off while timing: check's preview notes would otherwise print on every create. */
-async function quiet<T>(work: () => Promise<T>): Promise<T> {
-  const log = console.log;
-  console.log = () => undefined;
-  try {
-    return await work();
-  } finally {
-    console.log = log;
-  }
-}
 
 async function main(): Promise<void> {
   const stamp = `${process.pid}`;

@@ -5,7 +5,7 @@ import { Affect, LibvirtClient } from "../libvirt";
 import { buildDiskXml, DiskSpec } from "../vocab/disk-xml";
 import { blockdevAdd, blockdevCloseTray, blockdevDel, blockdevInsertMedium, blockdevOpenTray, blockdevRemoveMedium, deviceAdd } from "../vocab/qmp";
 import { blockNodeNames, deriveBlockId, deriveUserAlias, libvirtScsiBus } from "../vocab/qmp-names";
-import { attachesLive, changedInputs, classifyField } from "./classify";
+import { attachesLive } from "./classify";
 import {
   attachQmp,
   attachXml,
@@ -19,8 +19,7 @@ import {
   forgetSharedViews,
   viewDomain,
 } from "./devices";
-import { clientFor, planDiff, ResourceError, ResourceHandlers } from "./handler";
-import { inputFields } from "./validate";
+import { clientFor, ResourceError, ResourceHandlers } from "./handler";
 import type { CdromInputs } from "./inputs";
 import { withDomainLock } from "./locks";
 import { qmp } from "./qemu";
@@ -130,10 +129,6 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
   kind: KIND,
   ...deviceHandlers({ kind: KIND, label, deviceName, attach, observe }),
 
-  async diff(_id, olds, news) {
-    const classified = changedInputs(KIND, olds, news, inputFields(KIND)).map((f) => classifyField(KIND, f, olds, news, { running: true, restart: "never" }));
-    return planDiff(label(news), classified);
-  },
 
   async update(_id, olds, news) {
     const client = await clientFor(news.uri);

@@ -7,8 +7,9 @@ import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
 import { blockdevAdd, blockdevDel, blockdevOpenTray, blockdevRemoveMedium, deviceAdd, DeviceAddSpec, deviceDel, queryNamedBlockNodes, queryPci } from "../vocab/qmp";
 import { blockNodeNames, libvirtScsiBus, libvirtUsbBus } from "../vocab/qmp-names";
 import { BlockDeviceInfo, findBlockDevice, parseNamedBlockNodes } from "../vocab/query-block";
-import { attachesLive, classifyAttach } from "./classify";
-import { clientFor, ResourceError } from "./handler";
+import { attachesLive, changedInputs, classifyAttach, classifyField } from "./classify";
+import { clientFor, DiffResult, planDiff, ResourceError } from "./handler";
+import { inputFields } from "./validate";
 import { withDomainLock } from "./locks";
 import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
 
@@ -360,10 +361,15 @@ export interface DeviceKind<I extends DeviceInputs, O> {
   observe(view: DomainView, inputs: I, alias: string): Promise<O | null>;
 }
 
-/** create, read, delete and the create note of a device resource. */
+/** diff, create, read, delete and the create note of a device resource. */
 export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecord>(device: DeviceKind<I, O>) {
   const fail = (inputs: I, error: unknown) => new ResourceError(device.label(inputs), (error as Error).message, { cause: error });
   return {
+    async diff(_id: string, olds: O, news: I): Promise<DiffResult> {
+      const fields = changedInputs(device.kind, olds, news, inputFields(device.kind));
+      return planDiff(device.label(news), fields.map((f) => classifyField(device.kind, f, olds, news, { running: true, restart: "never" })));
+    },
+
     async create(inputs: I): Promise<{ id: string; outs: O }> {
       const client = await clientFor(inputs.uri);
       const alias = device.deviceName(inputs);

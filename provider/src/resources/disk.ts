@@ -3,7 +3,7 @@
 // resource name, so an interrupted create is adopted rather than duplicated.
 import { createHash } from "node:crypto";
 import { deriveBlockId, deriveUserAlias } from "../vocab/qmp-names";
-import { attachesLive, changedInputs, classifyField } from "./classify";
+import { attachesLive } from "./classify";
 import {
   attachQmp,
   attachXml,
@@ -18,8 +18,7 @@ import {
   verifyLive,
   viewDomain,
 } from "./devices";
-import { clientFor, planDiff, ResourceHandlers } from "./handler";
-import { inputFields } from "./validate";
+import { clientFor, ResourceHandlers } from "./handler";
 import type { DiskInputs } from "./inputs";
 
 const KIND = "Disk" as const;
@@ -104,10 +103,6 @@ export const disk: ResourceHandlers<DiskInputs, DiskOutputs> = {
   kind: KIND,
   ...deviceHandlers({ kind: KIND, label, deviceName, attach, observe }),
 
-  async diff(_id, olds, news) {
-    const classified = changedInputs(KIND, olds, news, inputFields(KIND)).map((f) => classifyField(KIND, f, olds, news, { running: true, restart: "never" }));
-    return planDiff(label(news), classified);
-  },
 
   async update(_id, olds, news) {
     // Only fields that change nothing on the machine reach update (the rest replace).
