@@ -1,6 +1,7 @@
 // pulumi-libvirt-live: libvirt/QEMU machines as Pulumi resources, changed live where QEMU allows it.
 import * as pulumi from "@pulumi/pulumi";
 import type { CdromArgs, DiskArgs, DomainArgs, GuestExecArgs, VolumeArgs } from "./inputs";
+import type { LiveBlock } from "../../provider/src/resources/devices";
 import { providerShim, ResourceKindName } from "./shim";
 
 export * from "./inputs";
@@ -20,12 +21,8 @@ function resourceArgs(kind: ResourceKindName, name: string, props: pulumi.Inputs
   return [providerShim(kind), name, props, opts, TYPE_MODULE, kind] as const;
 }
 
-export interface LiveBlock {
-  file: string | null;
-  format: string | null;
-  readonly: boolean;
-  virtualSizeBytes: number | null;
-}
+/** What QEMU reports for an attached disk (query-block). */
+export type { LiveBlock } from "../../provider/src/resources/devices";
 
 /** A disk image in a libvirt storage pool. Grows live; shrinking recreates it. */
 export class Volume extends pulumi.dynamic.Resource {
