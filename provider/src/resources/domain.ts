@@ -10,7 +10,7 @@ import { clientFor, planDiff, ResourceError, ResourceHandlers } from "./handler"
 import { inputFields } from "./validate";
 import type { DomainInputs } from "./inputs";
 import { waitForAgent } from "./agent";
-import { forgetSharedViews } from "./devices";
+import { DomainView, forgetSharedViews, viewDomain, viewDomainForRead } from "./devices";
 import { stateName, stopDomain } from "./domain-state";
 import { defaultUri } from "../libvirt/pool";
 
@@ -90,11 +90,9 @@ function configDiffersFromLive(live: ParsedDomain, config: ParsedDomain): boolea
   return key(live) !== key(config);
 }
 
-async function observe(client: LibvirtClient, dom: DomainRef, recorded: DomainInputs): Promise<DomainOutputs> {
-  const fresh = await client.lookupDomainByUuid(uuidToString(dom.uuid));
-  const running = fresh.id !== -1;
-  const config = parseDomainXml(await client.domainXml(fresh, { inactive: true }));
-  const live = running ? parseDomainXml(await client.domainXml(fresh)) : null;
+/** The outputs, from a view of the domain (fresh after a change; shared with its devices' reads in a refresh). */
+async function observe(client: LibvirtClient, view: DomainView, recorded: DomainInputs): Promise<DomainOutputs> {
+  const { dom: fresh, config, live, running } = view;
   const kept = <T>(input: T | undefined, value: T): T | undefined => (input === undefined ? undefined : value);
   return {
     ...recorded,
@@ -113,6 +111,12 @@ async function observe(client: LibvirtClient, dom: DomainRef, recorded: DomainIn
     pendingRestart: live !== null && configDiffersFromLive(live, config),
     liveMemoryMiB: live ? Math.round((live.memoryKiB ?? 0) / MIB) : null,
   };
+}
+
+async function freshView(client: LibvirtClient, dom: DomainRef): Promise<DomainView> {
+  const view = await viewDomain(client, uuidToString(dom.uuid));
+  if (!view) throw new Error(`domain ${dom.name} vanished while it was being changed`);
+  return view;
 }
 
 async function lookupOrGone(client: LibvirtClient, uuid: string): Promise<DomainRef | null> {
@@ -160,15 +164,15 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
       await client.undefineDomain(dom, UndefineFlags.ManagedSave | UndefineFlags.SnapshotsMetadata | UndefineFlags.Nvram).catch(() => undefined);
       throw new ResourceError(`${KIND} ${inputs.name}`, (error as Error).message, { cause: error });
     }
-    const outs = await observe(client, dom, { ...inputs, type, machine: inputs.machine ?? "pc", arch: inputs.arch ?? "x86_64" });
+    const outs = await observe(client, await freshView(client, dom), { ...inputs, type, machine: inputs.machine ?? "pc", arch: inputs.arch ?? "x86_64" });
     return { id: outs.uuid, outs };
   },
 
   async read(id, props) {
     const client = await clientFor(props.uri);
-    const dom = await lookupOrGone(client, id);
-    if (!dom) return { id: "", props };
-    return { id, props: await observe(client, dom, props) };
+    const view = await viewDomainForRead(client, id);
+    if (!view) return { id: "", props };
+    return { id, props: await observe(client, view, props) };
   },
 
   async update(id, olds, news) {
@@ -203,7 +207,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
       dom = await client.startDomain(dom);
       if (news.waitForAgentSeconds) await waitForAgent(client, dom, news.waitForAgentSeconds);
     }
-    return { outs: await observe(client, dom, { ...news, type, machine: news.machine ?? olds.machine, arch: news.arch ?? olds.arch }) };
+    return { outs: await observe(client, await freshView(client, dom), { ...news, type, machine: news.machine ?? olds.machine, arch: news.arch ?? olds.arch }) };
   },
 
   async delete(id, props) {
