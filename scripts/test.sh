@@ -6,4 +6,12 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 . "$repo/scripts/prepare.sh"
 cd "$repo"
 echo "node $(node --version), $(pulumi version), libvirt $(virsh -c qemu:///system version --daemon | sed -n 's/.*daemon: *//p' | head -1)"
-npx mocha 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/e2e/**/*.test.js'
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+npx mocha 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/e2e/**/*.test.js' 2>&1 | tee "$log" || status=$?
+# One plain closing line for tools that read it; the exit code is mocha's.
+passed=$(sed -n 's/^ *\([0-9][0-9]*\) passing.*/\1/p' "$log" | tail -1)
+failed=$(sed -n 's/^ *\([0-9][0-9]*\) failing.*/\1/p' "$log" | tail -1)
+echo "${passed:-0} passed, ${failed:-0} failed"
+exit "$status"
