@@ -5,7 +5,19 @@ import type * as pulumi from "@pulumi/pulumi";
 
 export type ResourceKindName = "Volume" | "Domain" | "Disk" | "Cdrom" | "GuestExec";
 
+const shims = new Map<ResourceKindName, pulumi.dynamic.ResourceProvider>();
+
+/** One shim object per kind: Pulumi serializes a provider object once and reuses it for every resource. */
 export function providerShim(kind: ResourceKindName): pulumi.dynamic.ResourceProvider {
+  let shim = shims.get(kind);
+  if (!shim) {
+    shim = serializableShim(kind);
+    shims.set(kind, shim);
+  }
+  return shim;
+}
+
+function serializableShim(kind: ResourceKindName): pulumi.dynamic.ResourceProvider {
   return {
     check: (olds, news) => require("pulumi-libvirt-live/provider").providers[kind].check(olds, news),
     diff: (id, olds, news) => require("pulumi-libvirt-live/provider").providers[kind].diff(id, olds, news),

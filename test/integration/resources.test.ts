@@ -266,6 +266,14 @@ describe("resources against the real daemon", function () {
       assert.ok(!aliasesIn(virsh("dumpxml", "--inactive", vmName)).includes(cd.outs.alias));
     });
 
+    it("a cdrom with a long Pulumi name attaches and changes media (its alias is no QMP node name)", async () => {
+      const base = { resourceName: "a-rather-long-cdrom-resource-name", domain: vmName, bus: "scsi" };
+      const cd = await create("Cdrom", { ...base, media: image("long1.iso", 1) });
+      const outs = await update("Cdrom", cd.id, cd.outs, { ...base, media: image("long2.iso", 1) });
+      assert.equal(blockById(vmName, cd.outs.alias).inserted.file, outs.media);
+      await remove("Cdrom", cd.id, outs);
+    });
+
     it("a cdrom detached with virsh behind Pulumi's back reads as gone", async () => {
       const cd = await create("Cdrom", { resourceName: "cd-gone", domain: vmName, bus: "scsi", media: image("gone.iso", 1) });
       virsh("detach-device-alias", vmName, cd.outs.alias, "--live");

@@ -5,7 +5,7 @@ import { buildDiskXml, DiskBus, DiskSpec, ParsedDisk } from "../vocab/disk-xml";
 import { pickFreeDriveUnit, pickFreeTarget, usbControllerPorts } from "../vocab/disk-placement";
 import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
 import { blockdevAdd, blockdevDel, blockdevOpenTray, blockdevRemoveMedium, deviceAdd, DeviceAddSpec, deviceDel, queryNamedBlockNodes, queryPci } from "../vocab/qmp";
-import { blockNodeNames, libvirtScsiBus, libvirtUsbBus } from "../vocab/qmp-names";
+import { blockNodeNames, libvirtScsiBus, libvirtUsbBus, MAX_BLOCK_ID_LENGTH } from "../vocab/qmp-names";
 import { BlockDeviceInfo, findBlockDevice, parseNamedBlockNodes } from "../vocab/query-block";
 import { attachesLive, changedInputs, classifyAttach, classifyField } from "./classify";
 import { clientFor, DiffResult, planDiff, ResourceError } from "./handler";
@@ -102,7 +102,9 @@ export function liveBlockOf(device: BlockDeviceInfo | undefined): LiveBlock | nu
 }
 
 export function findBlockById(devices: readonly BlockDeviceInfo[], id: string): BlockDeviceInfo | undefined {
-  return findBlockDevice(devices, { qdevId: id, nodeNames: [blockNodeNames(id).format] });
+  // Only our QMP ids (short by construction) name block nodes; a libvirt alias may be longer than a node-name can be.
+  const nodeNames = id.length <= MAX_BLOCK_ID_LENGTH ? [blockNodeNames(id).format] : [];
+  return findBlockDevice(devices, { qdevId: id, nodeNames });
 }
 
 /** Asks QEMU now (not through a view): for checks right after a change. */

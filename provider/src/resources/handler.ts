@@ -1,6 +1,7 @@
 // The shape every resource file fills in, and the adapter that turns it into a Pulumi dynamic provider:
 // check validates against schema.json before anything is touched; diff, create, read, update and delete
 // are the resource's own.
+import { appendFileSync } from "node:fs";
 import type { ClientOptions, LibvirtClient } from "../libvirt";
 import { defaultUri, sharedClient } from "../libvirt/pool";
 import type { Classified, ResourceKind } from "./classify";
@@ -80,7 +81,7 @@ export function withoutUndefined<T>(value: T): T {
 
 /** Pulumi's dynamic ResourceProvider over a resource's handlers. */
 export function dynamicProvider<I extends Fields, O extends Fields>(handlers: ResourceHandlers<I, O>) {
-  return {
+  const provider = {
     async check(olds: Props, news: Props): Promise<{ inputs?: Props; failures?: CheckFailure[] }> {
       const { inputs, failures } = validateInputs(handlers.kind, stripProvider(news));
       if (failures.length > 0) return { inputs: news, failures };
@@ -97,4 +98,27 @@ export function dynamicProvider<I extends Fields, O extends Fields>(handlers: Re
     update: async (id: string, olds: O, news: I) => withoutUndefined(await handlers.update(id, olds, stripProvider(news as Props) as I)),
     delete: (id: string, props: O) => handlers.delete(id, props),
   };
+  const timings = process.env.PULUMI_LIBVIRT_LIVE_TIMINGS;
+  return timings ? timed(handlers.kind, provider, timings) : provider;
+}
+
+/**
+ * Opt-in timings for bench/up.ts: with PULUMI_LIBVIRT_LIVE_TIMINGS=FILE every handler call appends a JSON line
+ * {kind, op, ms, start, end} (start/end in epoch ms). Unset, the provider's methods are used as they are.
+ */
+function timed<P extends object>(kind: ResourceKind, provider: P, file: string): P {
+  const now = () => performance.timeOrigin + performance.now();
+  const wrapped: Record<string, unknown> = {};
+  for (const [op, method] of Object.entries(provider) as Array<[string, (...args: unknown[]) => Promise<unknown>]>) {
+    wrapped[op] = async (...args: unknown[]) => {
+      const start = now();
+      try {
+        return await method(...args);
+      } finally {
+        const end = now();
+        appendFileSync(file, JSON.stringify({ kind, op, ms: end - start, start, end }) + "\n");
+      }
+    };
+  }
+  return wrapped as P;
 }

@@ -1,0 +1,315 @@
+// bench:up — a fleet under the real Pulumi CLI: `pulumi up`, a second `pulumi up` with nothing to change,
+// `pulumi refresh` and `pulumi destroy`, with the engine's default parallelism, timing each phase and how much of
+// it the provider spends in its handlers.
+// Fleet: D bare domains (no OS: one 1 MiB raw scsi boot disk, 64 MiB, no guest agent), each with 4 Disks (scsi,
+// via libvirt) and a scsi Cdrom with media; every image is a 1 MiB raw file in a mkdtemp dir `lvb-up-…`.
+// Provider time: the provider process inherits PULUMI_LIBVIRT_LIVE_TIMINGS=FILE from the CLI and appends one line
+// {kind, op, ms, start, end} per handler call (provider/src/resources/handler.ts). "provider busy" is the union
+// of those intervals; "engine/other" = wall − busy (CLI and plugin start-up, the program, gRPC, state writes).
+// Run after `. scripts/prepare.sh` (Node 22 and pulumi on PATH). Env: BENCH_DOMAINS (default "10"); BENCH_MEMO_SHIM=1
+// makes the program reuse one provider shim per kind (an experiment; see bench/RESULTS.md).
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { formatTable } from "./stats";
+
+const REPO = path.resolve(__dirname, "../..");
+const SIZES = (process.env.BENCH_DOMAINS ?? "10").split(",").map(Number);
+const DISKS_PER_DOMAIN = 4;
+const PREFIX = `lvb-up-${process.pid}-`;
+const MiB = 1024 * 1024;
+const VIRSH = ["-q", "-c", "qemu:///system"];
+
+const now = () => performance.timeOrigin + performance.now();
+
+function virshQuiet(...args: string[]): string {
+  try {
+    return execFileSync("virsh", [...VIRSH, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  } catch {
+    return "";
+  }
+}
+
+interface Timing {
+  kind: string;
+  op: string;
+  ms: number;
+  start: number;
+  end: number;
+}
+
+interface PhaseResult {
+  d: number;
+  phase: string;
+  wall: number;
+  calls: Timing[];
+  summary: string; // the CLI's "Resources:" line
+}
+
+let tmp = "";
+let child: ChildProcess | null = null;
+
+function killGroup(c: ChildProcess): void {
+  try {
+    if (c.pid) process.kill(-c.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+/** One stack: a program folder linked to this tree, its own file backend, PULUMI_HOME and empty passphrase. */
+class Stack {
+  readonly dir: string;
+  readonly env: NodeJS.ProcessEnv;
+  constructor(readonly d: number) {
+    this.dir = path.join(tmp, `stack-${d}`);
+    fs.mkdirSync(path.join(this.dir, "backend"), { recursive: true });
+    fs.mkdirSync(path.join(this.dir, "home"), { recursive: true });
+    fs.writeFileSync(path.join(this.dir, "Pulumi.yaml"), `name: lvb-up\nruntime: nodejs\ndescription: bench:up fleet of ${d}\n`);
+    fs.writeFileSync(path.join(this.dir, "package.json"), JSON.stringify({ name: "lvb-up", private: true, main: "index.js" }));
+    fs.writeFileSync(path.join(this.dir, "index.js"), this.program());
+    execFileSync(path.join(REPO, "scripts/link-program.sh"), [this.dir]);
+    this.env = {
+      ...process.env,
+      PULUMI_BACKEND_URL: `file://${path.join(this.dir, "backend")}`,
+      PULUMI_HOME: path.join(this.dir, "home"),
+      PULUMI_CONFIG_PASSPHRASE: "",
+      PULUMI_SKIP_UPDATE_CHECK: "true",
+      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+      PULUMI_SKIP_CONFIRMATIONS: "true",
+      NO_COLOR: "1",
+    };
+    delete this.env.PULUMI_LIBVIRT_LIVE_TIMINGS;
+  }
+
+  /** index.js: the fleet, with its images made here (plain files; the program only names them). */
+  private program(): string {
+    const img = (name: string) => {
+      const file = path.join(tmp, `${PREFIX}${this.d}-${name}.img`);
+      fs.writeFileSync(file, Buffer.alloc(0));
+      fs.truncateSync(file, MiB);
+      return file;
+    };
+    const media = img("media");
+    const j = JSON.stringify;
+    const lines = [`const virt = require("pulumi-libvirt-live");`];
+    if (process.env.BENCH_MEMO_SHIM) {
+      // Experiment: one provider object per kind, so @pulumi/pulumi's serialized-provider cache (a WeakMap keyed
+      // by the object) hits, instead of serializing a fresh shim for every resource.
+      lines.unshift(
+        `const shim = require(require("path").join(require("path").dirname(require.resolve("pulumi-libvirt-live")), "shim.js"));`,
+        `const make = shim.providerShim, memo = {}; shim.providerShim = (kind) => (memo[kind] ??= make(kind));`,
+      );
+    }
+    for (let i = 0; i < this.d; i++) {
+      const name = `${PREFIX}${i}`;
+      lines.push(
+        `const d${i} = new virt.Domain(${j(name)}, { name: ${j(name)}, memoryMiB: 64, vcpus: 1, guestAgent: false, ` +
+          `shutdownTimeoutSeconds: 1, disks: [{ source: ${j(img(`${i}-boot`))}, bus: "scsi" }] });`,
+      );
+      for (let k = 0; k < DISKS_PER_DOMAIN; k++) {
+        lines.push(`new virt.Disk(${j(`${name}-d${k}`)}, { domain: d${i}.name, source: ${j(img(`${i}-d${k}`))}, bus: "scsi", via: "libvirt" });`);
+      }
+      // resourceName: the default (the Pulumi name) makes a QEMU node-name "ua-cdrom-<name>-file" over 31 characters.
+      lines.push(`new virt.Cdrom(${j(`${name}-cd`)}, { resourceName: "cd", domain: d${i}.name, bus: "scsi", media: ${j(media)} });`);
+    }
+    return lines.join("\n") + "\n";
+  }
+
+  /** Runs `pulumi ARGS`; with `timings`, the provider writes its handler timings there. */
+  run(args: string[], timings?: string, timeoutMs = 600_000): Promise<{ code: number | null; out: string }> {
+    return new Promise((resolve) => {
+      const env = timings ? { ...this.env, PULUMI_LIBVIRT_LIVE_TIMINGS: timings } : this.env;
+      // Its own process group, so killing it also ends the language host and provider plugins it started.
+      const c = spawn("pulumi", [...args, "--non-interactive"], { cwd: this.dir, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+      child = c;
+      let out = "";
+      const timer = setTimeout(() => killGroup(c), timeoutMs);
+      c.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
+      c.stderr.setEncoding("utf8").on("data", (s: string) => (out += s));
+      c.on("error", (e) => (out += `\n${e.message}`));
+      c.on("close", (code) => {
+        clearTimeout(timer);
+        child = null;
+        resolve({ code, out });
+      });
+    });
+  }
+
+  async ok(args: string[]): Promise<string> {
+    const r = await this.run(args);
+    if (r.code !== 0) throw new Error(`pulumi ${args.join(" ")} exited ${r.code}\n${r.out.slice(-4000)}`);
+    return r.out;
+  }
+
+  /** A timed phase: wall time of the CLI process, the provider's handler calls during it. */
+  async phase(name: string, args: string[]): Promise<PhaseResult> {
+    const file = path.join(this.dir, `timings-${name.replace(/\W+/g, "_")}.jsonl`);
+    const start = now();
+    const r = await this.run(args, file);
+    const wall = now() - start;
+    if (r.code !== 0) throw new Error(`${name}: pulumi ${args.join(" ")} exited ${r.code}\n${r.out.slice(-4000)}`);
+    const calls: Timing[] = fs.existsSync(file)
+      ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l))
+      : [];
+    const summary = (r.out.match(/Resources:[\s\S]*?(?=\n\s*\n|Duration)/)?.[0] ?? "").replace(/\s+/g, " ").trim();
+    return { d: this.d, phase: name, wall, calls: calls.map((c) => ({ ...c, start: c.start - start, end: c.end - start })), summary };
+  }
+}
+
+/** Length of the union of [start, end] intervals, and the most calls in flight at once. */
+function busy(calls: Timing[]): { union: number; maxInFlight: number } {
+  const sorted = [...calls].sort((a, b) => a.start - b.start);
+  let union = 0;
+  let curStart = -Infinity;
+  let curEnd = -Infinity;
+  for (const c of sorted) {
+    if (c.start > curEnd) {
+      if (curEnd > curStart) union += curEnd - curStart;
+      curStart = c.start;
+      curEnd = c.end;
+    } else curEnd = Math.max(curEnd, c.end);
+  }
+  if (curEnd > curStart) union += curEnd - curStart;
+  const events = calls.flatMap((c) => [[c.start, 1], [c.end, -1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let inFlight = 0;
+  let maxInFlight = 0;
+  for (const [, delta] of events) maxInFlight = Math.max(maxInFlight, (inFlight += delta));
+  return { union, maxInFlight };
+}
+
+const s = (msValue: number) => `${(msValue / 1000).toFixed(1)} s`;
+
+function row(p: PhaseResult): string[] {
+  const sum = p.calls.reduce((n, c) => n + c.ms, 0);
+  const { union, maxInFlight } = busy(p.calls);
+  const first = p.calls.length ? Math.min(...p.calls.map((c) => c.start)) : NaN;
+  const last = p.calls.length ? Math.max(...p.calls.map((c) => c.end)) : NaN;
+  return [
+    `${p.d}`,
+    p.phase,
+    s(p.wall),
+    `${p.calls.length}`,
+    s(sum),
+    `${maxInFlight}`,
+    `${s(union)} (${((100 * union) / p.wall).toFixed(0)} %)`,
+    `${s(p.wall - union)} (${((100 * (p.wall - union)) / p.wall).toFixed(0)} %)`,
+    p.calls.length ? `${s(first)} / ${s(p.wall - last)}` : "-",
+  ];
+}
+
+/** Per kind and operation: calls × mean time. */
+function breakdown(p: PhaseResult): string {
+  const groups = new Map<string, number[]>();
+  for (const c of p.calls) {
+    const key = `${c.kind}.${c.op}`;
+    groups.set(key, [...(groups.get(key) ?? []), c.ms]);
+  }
+  const parts = [...groups].map(([key, v]) => {
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    return `${key} ${v.length}×${mean.toFixed(mean < 10 ? 1 : 0)} ms (max ${Math.max(...v).toFixed(0)})`;
+  });
+  return `  ${p.d} ${p.phase}: ${parts.join(", ")}${p.summary ? `\n      ${p.summary}` : ""}`;
+}
+
+/** Last resort: every domain and volume named with this run's prefix, and the temp dir. */
+function removeLeftovers(): string[] {
+  const found: string[] = [];
+  for (const dom of virshQuiet("list", "--all", "--name").split("\n").map((x) => x.trim()).filter((n) => n.startsWith(PREFIX))) {
+    found.push(`domain ${dom}`);
+    virshQuiet("destroy", dom);
+    virshQuiet("undefine", dom, "--nvram", "--managed-save", "--snapshots-metadata");
+  }
+  for (const line of virshQuiet("vol-list", "default").split("\n")) {
+    const vol = line.trim().split(/\s+/)[0] ?? "";
+    if (!vol.startsWith(PREFIX)) continue;
+    found.push(`volume ${vol}`);
+    virshQuiet("vol-delete", vol, "--pool", "default");
+  }
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  return found;
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (child) killGroup(child);
+    const left = removeLeftovers();
+    process.stderr.write(`bench:up: ${signal}; removed ${left.length} leftovers by virsh\n`);
+    process.exit(130);
+  });
+}
+
+async function main(): Promise<void> {
+  try {
+    execFileSync("pulumi", ["version"], { stdio: "pipe" });
+  } catch {
+    throw new Error("bench:up needs the Pulumi CLI on PATH: run `. scripts/prepare.sh` in this shell first");
+  }
+  const pulumiVersion = execFileSync("pulumi", ["version"], { encoding: "utf8" }).trim();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lvb-up-"));
+  const results: PhaseResult[] = [];
+  const loads: string[] = [];
+  let failure: unknown = null;
+  for (const d of SIZES) {
+    const stack = new Stack(d);
+    let destroyed = false;
+    try {
+      await stack.ok(["stack", "init", "bench"]);
+      loads.push(`D=${d}: ${os.loadavg()[0].toFixed(2)}`);
+      const phases: Array<[string, string[]]> = [
+        ["up", ["up", "--yes", "--skip-preview"]],
+        ["up (no change)", ["up", "--yes", "--skip-preview"]],
+        ["refresh", ["refresh", "--yes", "--skip-preview"]],
+        ["destroy", ["destroy", "--yes", "--skip-preview"]],
+      ];
+      for (const [name, args] of phases) {
+        const p = await stack.phase(name, args);
+        if (name === "destroy") destroyed = true;
+        results.push(p);
+        process.stderr.write(`bench:up D=${d} ${name}: ${s(p.wall)}, ${p.calls.length} handler calls\n`);
+      }
+    } catch (e) {
+      failure = e;
+    } finally {
+      if (!destroyed) {
+        const r = await stack.run(["destroy", "--yes", "--skip-preview"]);
+        if (r.code !== 0) process.stderr.write(`bench:up: cleanup destroy exited ${r.code}\n${r.out.slice(-2000)}\n`);
+      }
+      await stack.run(["stack", "rm", "--yes", "--force", "bench"]);
+    }
+    if (failure) break;
+  }
+  const left = removeLeftovers();
+  if (left.length) process.stderr.write(`bench:up: removed leftovers by virsh: ${left.join(", ")}\n`);
+
+  if (results.length) {
+    const header = [
+      "domains",
+      "phase",
+      "wall",
+      "handler calls",
+      "handler sum",
+      "max in flight",
+      "provider busy (union)",
+      "engine/other",
+      "before first / after last call",
+    ];
+    const resources = (d: number) => d * (2 + DISKS_PER_DOMAIN);
+    console.log(
+      `bench:up — ${new Date().toISOString()}, ${os.cpus().length} cores, ${pulumiVersion}, node ${process.version}, ` +
+        `default parallelism, fleets of ${SIZES.map((d) => `${d} domains (${resources(d)} resources)`).join(", ")}; ` +
+        `load (1 min) before: ${loads.join(", ")}`,
+    );
+    console.log(formatTable(header, results.map(row)));
+    console.log("\nhandler calls per kind.op: count × mean (max), and the CLI's summary");
+    for (const p of results) console.log(breakdown(p));
+  }
+  if (failure) throw failure;
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  removeLeftovers();
+  process.exit(1);
+});
