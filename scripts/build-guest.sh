@@ -84,7 +84,8 @@ QGA_FILES=$(qga_files)
 mapfile -t QGA_REAL < <(xargs readlink -f <<< "$QGA_FILES")
 CONTENT_HASH=$({
 	printf '%s\n' "${MODULES[@]}"
-	sha256sum "$GUEST_SRC/init" "$GUEST_SRC/shutdown" "$SELF"
+	# Digests only: the key must not depend on where the repo is checked out.
+	sha256sum "$GUEST_SRC/init" "$GUEST_SRC/shutdown" "$SELF" | awk '{ print $1 }'
 	sha256sum "${QGA_REAL[@]}" | awk '{ print $1 }'
 } | sha256sum | cut -c1-12)
 
