@@ -12,9 +12,9 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { offlineProgram } from "../test/e2e/support/stack";
 import { formatTable } from "./stats";
 
-const REPO = path.resolve(__dirname, "../..");
 const SIZES = (process.env.BENCH_DOMAINS ?? "10").split(",").map(Number);
 const DISKS_PER_DOMAIN = 4;
 const PREFIX = `lvb-up-${process.pid}-`;
@@ -64,22 +64,7 @@ class Stack {
   readonly env: NodeJS.ProcessEnv;
   constructor(readonly d: number) {
     this.dir = path.join(tmp, `stack-${d}`);
-    fs.mkdirSync(path.join(this.dir, "backend"), { recursive: true });
-    fs.mkdirSync(path.join(this.dir, "home"), { recursive: true });
-    fs.writeFileSync(path.join(this.dir, "Pulumi.yaml"), `name: lvb-up\nruntime: nodejs\ndescription: bench:up fleet of ${d}\n`);
-    fs.writeFileSync(path.join(this.dir, "package.json"), JSON.stringify({ name: "lvb-up", private: true, main: "index.js" }));
-    fs.writeFileSync(path.join(this.dir, "index.js"), this.program());
-    execFileSync(path.join(REPO, "scripts/link-program.sh"), [this.dir]);
-    this.env = {
-      ...process.env,
-      PULUMI_BACKEND_URL: `file://${path.join(this.dir, "backend")}`,
-      PULUMI_HOME: path.join(this.dir, "home"),
-      PULUMI_CONFIG_PASSPHRASE: "",
-      PULUMI_SKIP_UPDATE_CHECK: "true",
-      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      PULUMI_SKIP_CONFIRMATIONS: "true",
-      NO_COLOR: "1",
-    };
+    this.env = offlineProgram(this.dir, "lvb-up", `bench:up fleet of ${d}`, this.program());
     delete this.env.PULUMI_LIBVIRT_LIVE_TIMINGS;
   }
 

@@ -29,6 +29,29 @@ function virshQuiet(...args: string[]): string {
   }
 }
 
+/**
+ * A Pulumi program folder that runs offline and touches nothing of the user's: Pulumi.yaml, index.js, links to
+ * this working tree, its own file backend and PULUMI_HOME, an empty passphrase. Returns the env to run pulumi with.
+ */
+export function offlineProgram(dir: string, name: string, description: string, indexSource: string): NodeJS.ProcessEnv {
+  fs.mkdirSync(path.join(dir, "backend"), { recursive: true });
+  fs.mkdirSync(path.join(dir, "home"), { recursive: true });
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\ndescription: ${description}\n`);
+  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name, private: true, main: "index.js" }, null, 2));
+  fs.writeFileSync(path.join(dir, "index.js"), indexSource);
+  execFileSync(path.join(REPO, "scripts/link-program.sh"), [dir]);
+  return {
+    ...process.env,
+    PULUMI_BACKEND_URL: `file://${path.join(dir, "backend")}`,
+    PULUMI_HOME: path.join(dir, "home"),
+    PULUMI_CONFIG_PASSPHRASE: "",
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_SKIP_CONFIRMATIONS: "true",
+    NO_COLOR: "1",
+  };
+}
+
 export class TestStack {
   readonly dir: string;
   readonly stackName = "e2e";
@@ -38,22 +61,7 @@ export class TestStack {
   constructor(readonly prefix: string, readonly writeIndex: (prefix: string) => string) {
     this.dir = path.join(STACKS, prefix);
     fs.rmSync(this.dir, { recursive: true, force: true });
-    fs.mkdirSync(path.join(this.dir, "backend"), { recursive: true });
-    fs.mkdirSync(path.join(this.dir, "home"), { recursive: true });
-    fs.writeFileSync(path.join(this.dir, "Pulumi.yaml"), `name: lvt-e2e\nruntime: nodejs\ndescription: end-to-end test stack (${prefix})\n`);
-    fs.writeFileSync(path.join(this.dir, "package.json"), JSON.stringify({ name: "lvt-e2e", private: true, main: "index.js" }, null, 2));
-    this.write(writeIndex(prefix));
-    execFileSync(path.join(REPO, "scripts/link-program.sh"), [this.dir]);
-    this.env = {
-      ...process.env,
-      PULUMI_BACKEND_URL: `file://${path.join(this.dir, "backend")}`,
-      PULUMI_HOME: path.join(this.dir, "home"),
-      PULUMI_CONFIG_PASSPHRASE: "",
-      PULUMI_SKIP_UPDATE_CHECK: "true",
-      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      PULUMI_SKIP_CONFIRMATIONS: "true",
-      NO_COLOR: "1",
-    };
+    this.env = offlineProgram(this.dir, "lvt-e2e", `end-to-end test stack (${prefix})`, writeIndex(prefix));
   }
 
   /** Replaces the program's index.js. */
