@@ -14,10 +14,10 @@ import {
   DomainView,
   findBlockById,
   placeDevice,
-  undoAttach,
   verifyLive,
   forgetSharedViews,
   viewDomain,
+  xmlAttachPlan,
 } from "./devices";
 import { clientFor, ResourceError, ResourceHandlers } from "./handler";
 import type { CdromInputs } from "./inputs";
@@ -75,21 +75,14 @@ async function attach(view: DomainView, inputs: CdromInputs, alias: string): Pro
       await attachQmp(client, view, { id: alias, bus: inputs.bus, cdrom: true, file: inputs.media!, format: "raw", readonly: true, bootOrder: inputs.bootOrder });
     }
   } else {
-    const inLive = diskByAlias(view.live, alias);
-    const inConfig = diskByAlias(view.config, alias);
-    const live = view.running && !inLive && attachesLive(inputs, KIND);
-    const config = !inConfig;
-    if (!live && !config) return; // adopted: an interrupted run attached it already
-    await attachXml(client, view, cdromSpec(inputs, alias, placeDevice(view, inputs.bus, inputs.target ?? (inLive ?? inConfig)?.target)), { live, config });
+    const plan = xmlAttachPlan(view, alias, { live: attachesLive(inputs, KIND), persistent: true, target: inputs.target });
+    if (!plan) return;
+    await attachXml(client, view, cdromSpec(inputs, alias, placeDevice(view, inputs.bus, plan.target)), plan);
   }
-  if (view.running && attachesLive(inputs, KIND)) {
-    try {
-      await verifyLive(client, view.dom, alias, { file: inputs.media ?? null, readonly: true });
-    } catch (error) {
-      await undoAttach(client, view.uuid, { ...inputs, alias });
-      throw error;
-    }
-  }
+}
+
+function expected(inputs: CdromInputs): { file: string | null; readonly: boolean } {
+  return { file: inputs.media ?? null, readonly: true };
 }
 
 /** Media change through libvirt. A scsi cdrom hot-plugged after boot keeps its tray shut until QMP opens it. */
@@ -127,7 +120,7 @@ async function changeMediaQmp(client: LibvirtClient, view: DomainView, alias: st
 
 export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
   kind: KIND,
-  ...deviceHandlers({ kind: KIND, label, deviceName, attach, observe }),
+  ...deviceHandlers({ kind: KIND, label, deviceName, attach, expected, observe }),
 
 
   async update(_id, olds, news) {

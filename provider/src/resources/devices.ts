@@ -125,6 +125,24 @@ export async function verifyLive(client: LibvirtClient, dom: DomainRef, id: stri
 
 // ---- through libvirt -------------------------------------------------------------------------------------
 
+/**
+ * What an XML attach still has to do for a device with `alias`: the running domain (when the device attaches
+ * live) and the config (when it is persistent), each only where the device is not there yet, so a create
+ * interrupted after its attach adopts the device instead of adding a second one. Null: nothing left to do.
+ */
+export function xmlAttachPlan(
+  view: DomainView,
+  alias: string,
+  wants: { live: boolean; persistent: boolean; target?: string },
+): { live: boolean; config: boolean; target?: string } | null {
+  const inLive = diskByAlias(view.live, alias);
+  const inConfig = diskByAlias(view.config, alias);
+  const live = view.running && wants.live && !inLive;
+  const config = wants.persistent && !inConfig;
+  if (!live && !config) return null;
+  return { live, config, target: wants.target ?? (inLive ?? inConfig)?.target };
+}
+
 export async function attachXml(client: LibvirtClient, view: DomainView, spec: DiskSpec, opts: { live: boolean; config: boolean }): Promise<void> {
   const flags = (opts.live ? Affect.Live : 0) | (opts.config ? Affect.Config : 0);
   await client.attachDevice(view.dom, buildDiskXml(spec), flags);
@@ -360,6 +378,8 @@ export interface DeviceKind<I extends DeviceInputs, O> {
   label(inputs: I): string;
   deviceName(inputs: I): string;
   attach(view: DomainView, inputs: I, alias: string): Promise<void>;
+  /** What QEMU must report for the device after a live attach. */
+  expected(inputs: I): { file: string | null; readonly: boolean };
   observe(view: DomainView, inputs: I, alias: string): Promise<O | null>;
 }
 
@@ -376,7 +396,18 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
       const client = await clientFor(inputs.uri);
       const alias = device.deviceName(inputs);
       try {
-        const { uuid, outs } = await createDevice(client, inputs.domain, (view) => device.attach(view, inputs, alias), (view) => device.observe(view, inputs, alias));
+        const attachAndVerify = async (view: DomainView) => {
+          await device.attach(view, inputs, alias);
+          if (!view.running || !attachesLive(inputs, device.kind)) return;
+          // QEMU must really have what was asked; otherwise undo, so a failed create leaves the domain as it was.
+          try {
+            await verifyLive(client, view.dom, alias, device.expected(inputs));
+          } catch (error) {
+            await undoAttach(client, view.uuid, { ...inputs, alias });
+            throw error;
+          }
+        };
+        const { uuid, outs } = await createDevice(client, inputs.domain, attachAndVerify, (view) => device.observe(view, inputs, alias));
         return { id: `${uuid}/${alias}`, outs };
       } catch (error) {
         throw fail(inputs, error);

@@ -14,9 +14,8 @@ import {
   LiveBlock,
   liveBlockOf,
   placeDevice,
-  undoAttach,
-  verifyLive,
   viewDomain,
+  xmlAttachPlan,
 } from "./devices";
 import { clientFor, ResourceHandlers } from "./handler";
 import type { DiskInputs } from "./inputs";
@@ -78,31 +77,22 @@ async function attach(view: DomainView, inputs: DiskInputs, alias: string): Prom
       bootOrder: inputs.bootOrder, serial: inputs.serial,
     });
   } else {
-    const inLive = diskByAlias(view.live, alias);
-    const inConfig = diskByAlias(view.config, alias);
-    const live = view.running && !inLive && attachesLive(inputs, KIND);
-    const config = inputs.persistent && !inConfig;
-    if (!live && !config) return; // adopted: a previous, interrupted run attached it already
-    const placement = placeDevice(view, inputs.bus, inputs.target ?? (inLive ?? inConfig)?.target);
+    const plan = xmlAttachPlan(view, alias, { live: attachesLive(inputs, KIND), persistent: inputs.persistent, target: inputs.target });
+    if (!plan) return;
     await attachXml(client, view, {
       device: "disk", bus: inputs.bus, source: inputs.source, format: inputs.format, readonly: inputs.readonly,
-      serial: inputs.serial, bootOrder: inputs.bootOrder, alias, ...placement,
-    }, { live, config });
+      serial: inputs.serial, bootOrder: inputs.bootOrder, alias, ...placeDevice(view, inputs.bus, plan.target),
+    }, plan);
   }
-  if (view.running && attachesLive(inputs, KIND)) {
-    try {
-      await verifyLive(client, view.dom, alias, { file: inputs.source, readonly: inputs.readonly });
-    } catch (error) {
-      await undoAttach(client, view.uuid, { ...inputs, alias });
-      throw error;
-    }
-  }
+}
+
+function expected(inputs: DiskInputs): { file: string | null; readonly: boolean } {
+  return { file: inputs.source, readonly: inputs.readonly };
 }
 
 export const disk: ResourceHandlers<DiskInputs, DiskOutputs> = {
   kind: KIND,
-  ...deviceHandlers({ kind: KIND, label, deviceName, attach, observe }),
-
+  ...deviceHandlers({ kind: KIND, label, deviceName, attach, expected, observe }),
 
   async update(_id, olds, news) {
     // Only fields that change nothing on the machine reach update (the rest replace).
