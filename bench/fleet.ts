@@ -15,7 +15,7 @@ import { closeSharedClients } from "../provider/src/libvirt/pool";
 import { removeDomain } from "../test/support/host";
 import { create, Kind, read } from "../test/support/provider";
 import { clientMsPerOp, disableProfile, enableProfile, profileTable, resetProfile } from "./profile";
-import { formatTable, median, quiet } from "./stats";
+import { formatTable, libvirtdPid, median, processCpuMs, quiet } from "./stats";
 import { forgetSharedViews } from "../provider/src/resources/devices";
 
 const SIZES = (process.env.BENCH_DOMAINS ?? "10,25,50").split(",").map(Number);
@@ -156,6 +156,7 @@ async function main(): Promise<void> {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lvb-fleet-"));
   const client = await LibvirtClient.connect("qemu:///system");
   const rows: string[][] = [];
+  const cpuRows: string[][] = [];
   const perSize: Array<{ d: number; provider: number; script: number; parallel: number }> = [];
   try {
     for (const d of SIZES) {
@@ -169,9 +170,21 @@ async function main(): Promise<void> {
       const p: number[] = [];
       const v: number[] = [];
       const vp: number[] = [];
+      // CPU the provider side costs, here and in the daemon: on 2 cores this, not waiting, bounds a pass.
+      const cpu = { node: 0, daemon: 0 };
+      const daemon = libvirtdPid();
+      const measuredPass = async () => {
+        const [node0, daemon0] = [process.cpuUsage(), daemon ? processCpuMs(daemon) : null];
+        const elapsed = await quiet(() => providerPass(domains));
+        const node = process.cpuUsage(node0);
+        const daemon1 = daemon ? processCpuMs(daemon) : null;
+        cpu.node += (node.user + node.system) / 1000;
+        if (daemon0 !== null && daemon1 !== null) cpu.daemon += daemon1 - daemon0;
+        return elapsed;
+      };
       for (let round = 0; round < ROUNDS; round++) {
         const sides = [
-          async () => p.push(await quiet(() => providerPass(domains))),
+          async () => p.push(await measuredPass()),
           async () => v.push(virshScriptPass(domains)),
           async () => vp.push(await virshParallelPass(domains)),
         ];
@@ -191,6 +204,7 @@ async function main(): Promise<void> {
         `${(mvp / mp).toFixed(1)}x`,
         load,
       ]);
+      cpuRows.push([`${d}`, `${mp.toFixed(0)} ms`, `${(cpu.node / ROUNDS).toFixed(0)} ms`, daemon ? `${(cpu.daemon / ROUNDS).toFixed(0)} ms` : "n/a", `${((cpu.node + cpu.daemon) / ROUNDS / d).toFixed(2)} ms`]);
       process.stderr.write(`D=${d}: provider ${mp.toFixed(0)} ms, virsh script ${mv.toFixed(0)} ms, virsh ×10 ${mvp.toFixed(0)} ms\n`);
     }
 
@@ -204,6 +218,8 @@ async function main(): Promise<void> {
         rows,
       ),
     );
+    console.log("\nCPU per provider read pass (mean of the timed passes; the daemon's is libvirtd's, 10 ms resolution):");
+    console.log(formatTable(["domains", "pass (median)", "node (provider)", "libvirtd", "both, per domain"], cpuRows));
     const base = perSize[0];
     console.log(`\ngrowth relative to ${base.d} domains (time of a read pass; "work ×" is how many more resources):`);
     console.log(

@@ -1,7 +1,8 @@
 // Where the provider's time goes: wraps LibvirtClient's methods to count calls and their wall time (QMP calls by
 // their "execute"), so a bench can say which calls dominate an operation. Off until enable(); nested calls
 // (a method calling another, a polling loop and the calls in it) are counted at each level, so read totals per
-// row, not as a sum. "fn pollUntil sleeps" counts the waits between checks and their nominal time.
+// row, not as a sum. "fn pollUntil checks" counts the checks of a polling loop and the time spent in them; the
+// rest of the loop's time is waiting (for the change, or for the event that ends the wait).
 import { LibvirtClient } from "../provider/src/libvirt";
 import * as qemuHelpers from "../provider/src/resources/qemu";
 import * as validate from "../provider/src/resources/validate";
@@ -47,18 +48,23 @@ function record(key: string, start: bigint): void {
 function installHelpers(): void {
   const q = qemuHelpers as any;
   const poll = q.pollUntil;
-  q.pollUntil = async (done: () => Promise<boolean>, timeoutMs: number, intervalMs?: number) => {
-    if (!enabled) return poll(done, timeoutMs, intervalMs);
-    let checks = 0;
+  q.pollUntil = async (done: () => Promise<boolean>, options: unknown) => {
+    if (!enabled) return poll(done, options);
     const start = process.hrtime.bigint();
     try {
-      return await poll(async () => (checks++, done()), timeoutMs, intervalMs);
+      return await poll(async () => {
+        const e = entries.get("fn pollUntil checks") ?? { calls: 0, ms: 0 };
+        e.calls++;
+        entries.set("fn pollUntil checks", e);
+        const checkStart = process.hrtime.bigint();
+        try {
+          return await done();
+        } finally {
+          e.ms += Number(process.hrtime.bigint() - checkStart) / 1e6;
+        }
+      }, options);
     } finally {
       record(`fn pollUntil (whole loop)`, start);
-      const e = entries.get("fn pollUntil sleeps") ?? { calls: 0, ms: 0 };
-      e.calls += Math.max(0, checks - 1);
-      e.ms += Math.max(0, checks - 1) * (intervalMs ?? 50);
-      entries.set("fn pollUntil sleeps", e);
     }
   };
   for (const [mod, name] of [[domainXml, "parseDomainXml"], [validate, "validateInputs"]] as const) {

@@ -1,4 +1,5 @@
 // Timing helpers shared by the benchmarks: medians of repeated runs, measured in the same process and run.
+import * as fs from "node:fs";
 
 export function median(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -31,4 +32,29 @@ export async function quiet<T>(work: () => Promise<T>): Promise<T> {
   } finally {
     console.log = log;
   }
+}
+
+/** CPU time (user + system, ms) a process has used so far, from /proc; null when it cannot be read. */
+export function processCpuMs(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces, so split after its closing parenthesis).
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+    return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+/** The pid of the libvirt daemon serving qemu:///system, as its pid file says. */
+export function libvirtdPid(): number | null {
+  for (const file of ["/run/libvirtd.pid", "/run/libvirt/virtqemud.pid"]) {
+    try {
+      return Number(fs.readFileSync(file, "utf8").trim());
+    } catch {
+      // try the next
+    }
+  }
+  return null;
 }

@@ -144,6 +144,38 @@ describe("libvirt RPC client against the real daemon", function () {
     assert.equal(diskAliasByTarget(virsh("dumpxml", name), "sdzy"), undefined);
   });
 
+  it("relays QEMU's own DEVICE_DELETED for a disk unplugged over QMP, to a subscriber of that event only", async () => {
+    const img = path.join(tmp, "qmp-event.img");
+    makeImage(img, 1);
+    const qmp = async (execute: string, args: object) => {
+      const reply = JSON.parse(await client.qemuMonitorCommand(dom, JSON.stringify({ execute, arguments: args })));
+      assert.equal(reply.error, undefined, `${execute}: ${JSON.stringify(reply.error)}`);
+    };
+    const deleted: unknown[] = [];
+    const otherEvents: string[] = [];
+    const unsubscribe = await client.onQemuMonitorEvent(dom, "DEVICE_DELETED", (e) => {
+      assert.equal(e.domain.name, name);
+      deleted.push(e.details);
+    });
+    const unsubscribeOther = await client.onQemuMonitorEvent(dom, "BLOCK_JOB_COMPLETED", (e) => otherEvents.push(e.event));
+    try {
+      await qmp("blockdev-add", { driver: "file", filename: img, "node-name": "lvt-ev-file" });
+      await qmp("blockdev-add", { driver: "raw", file: "lvt-ev-file", "node-name": "lvt-ev" });
+      await qmp("device_add", { driver: "scsi-hd", id: "lvt-ev-dev", drive: "lvt-ev", bus: "scsi0.0", "scsi-id": 0, lun: 77 });
+      await qmp("device_del", { id: "lvt-ev-dev" });
+      const until = Date.now() + 10_000;
+      while (!deleted.some((d: any) => d?.device === "lvt-ev-dev") && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(deleted.some((d: any) => d?.device === "lvt-ev-dev" && d?.path === "/machine/peripheral/lvt-ev-dev"), JSON.stringify(deleted));
+      assert.deepEqual(otherEvents, []);
+      // The event means QEMU let go of the device: its node can be deleted now.
+      await qmp("blockdev-del", { "node-name": "lvt-ev" });
+      await qmp("blockdev-del", { "node-name": "lvt-ev-file" });
+    } finally {
+      unsubscribe();
+      unsubscribeOther();
+    }
+  });
+
   it("gives a typed not-found error for an unknown domain, volume and pool", async () => {
     await assert.rejects(client.lookupDomain("lvt-no-such-domain"), (e: unknown) => {
       assert.ok(e instanceof LibvirtError);

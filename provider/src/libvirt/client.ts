@@ -4,7 +4,7 @@ import { dial, parseLibvirtUri, ParsedUri } from "../wire/dial";
 import { XdrReader, XdrWriter } from "../wire/xdr";
 import { RpcConnection } from "./connection";
 import { ClientClosedError } from "./errors";
-import { decodeDomainEvent, DomainEvent } from "./events";
+import { decodeDomainEvent, decodeQemuMonitorEvent, DomainEvent, QemuMonitorEvent } from "./events";
 import {
   Affect,
   AuthType,
@@ -66,6 +66,8 @@ export class LibvirtClient {
   private readonly eventListeners = new Set<(event: DomainEvent) => void>();
   /** Callback ids are daemon-wide: only events for ids this connection registered are ours. */
   private callbackIds = new Set<number>();
+  /** QMP event subscriptions of the current connection, by the callback id the daemon gave each. */
+  private qemuEventListeners = new Map<number, (event: QemuMonitorEvent) => void>();
   private readonly callTimeoutMs: number;
   private readonly dialTimeoutMs: number;
   /** How many times a connection was established; tests read it to see a reconnect happen. */
@@ -102,6 +104,8 @@ export class LibvirtClient {
     connection.onMessage((frame) => {
       const event = decodeDomainEvent(frame);
       if (event && this.callbackIds.has(event.callbackId)) for (const listener of this.eventListeners) listener(event);
+      const qemuEvent = decodeQemuMonitorEvent(frame);
+      if (qemuEvent) this.qemuEventListeners.get(qemuEvent.callbackId)?.(qemuEvent);
     });
     connection.onClose(() => {
       if (this.connection === connection) this.connection = null;
@@ -115,6 +119,8 @@ export class LibvirtClient {
     this.connection = connection;
     this.connectCount++;
     this.callbackIds = new Set();
+    // QMP subscriptions are not carried over: they belong to a wait in progress, which polls as well.
+    this.qemuEventListeners = new Map();
     if (this.eventListeners.size > 0) await this.registerEvents(connection);
     return connection;
   }
@@ -222,6 +228,36 @@ export class LibvirtClient {
         }
       },
       cancel: unsubscribe,
+    };
+  }
+
+  /**
+   * Subscribes to one QMP event (e.g. "DEVICE_DELETED") of one domain, as QEMU emits it; returns the
+   * unsubscribe function. The subscription lives on the current connection only: a reconnect ends it, so a
+   * caller must not rely on it alone (wake a poll with it, as the QMP detach does).
+   */
+  async onQemuMonitorEvent(dom: DomainRef, event: string, listener: (event: QemuMonitorEvent) => void): Promise<() => void> {
+    const connection = await this.ensureConnection();
+    const payload = xdr()
+      .optional(dom, writeDomain)
+      .optional(event, (w, v) => w.string(v))
+      .uint(0)
+      .bytes();
+    const reply = await connection.call(Program.Qemu, QemuProc.ConnectDomainMonitorEventRegister, payload, {
+      name: "QEMU_CONNECT_DOMAIN_MONITOR_EVENT_REGISTER",
+      timeoutMs: this.callTimeoutMs,
+    });
+    const callbackId = new XdrReader(reply).int();
+    this.qemuEventListeners.set(callbackId, listener);
+    return () => {
+      if (!this.qemuEventListeners.delete(callbackId) || this.connection !== connection || !connection.isOpen) return;
+      // Best effort and not awaited: a failed deregister only leaves events the client ignores.
+      connection
+        .call(Program.Qemu, QemuProc.ConnectDomainMonitorEventDeregister, xdr().int(callbackId).bytes(), {
+          name: "QEMU_CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER",
+          timeoutMs: this.callTimeoutMs,
+        })
+        .catch(() => undefined);
     };
   }
 

@@ -56,6 +56,9 @@ export const RemoteProc = {
 export const QemuProc = {
   DomainMonitorCommand: 1,
   DomainAgentCommand: 3,
+  ConnectDomainMonitorEventRegister: 4,
+  ConnectDomainMonitorEventDeregister: 5,
+  DomainMonitorEvent: 6,
 } as const;
 
 export const KeepaliveProc = {

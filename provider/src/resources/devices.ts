@@ -4,9 +4,9 @@ import { Affect, DomainRef, isNotFound, LibvirtClient, uuidToString } from "../l
 import { buildDiskXml, DiskBus, DiskSpec, ParsedDisk } from "../vocab/disk-xml";
 import { pickFreeDriveUnit, pickFreeTarget, usbControllerPorts } from "../vocab/disk-placement";
 import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
-import { blockdevAdd, blockdevDel, blockdevOpenTray, blockdevRemoveMedium, deviceAdd, DeviceAddSpec, deviceDel, queryNamedBlockNodes, queryPci } from "../vocab/qmp";
+import { blockdevAdd, blockdevDel, blockdevOpenTray, blockdevRemoveMedium, deviceAdd, DeviceAddSpec, deviceDel, queryPci } from "../vocab/qmp";
 import { blockNodeNames, libvirtScsiBus, libvirtUsbBus, MAX_BLOCK_ID_LENGTH } from "../vocab/qmp-names";
-import { BlockDeviceInfo, findBlockDevice, parseNamedBlockNodes } from "../vocab/query-block";
+import { BlockDeviceInfo, findBlockDevice } from "../vocab/query-block";
 import { attachesLive, changedInputs, classifyAttach, classifyField } from "./classify";
 import { clientFor, DiffResult, planDiff, ResourceError } from "./handler";
 import { inputFields } from "./validate";
@@ -23,22 +23,22 @@ export interface DomainView {
   blocks(): Promise<BlockDeviceInfo[]>;
 }
 
-/** The domain as it is now, or null when it no longer exists. */
-export async function viewDomain(client: LibvirtClient, ref: string): Promise<DomainView | null> {
-  let dom: DomainRef;
-  try {
-    dom = await client.lookupDomain(ref);
-  } catch (error) {
-    if (isNotFound(error)) return null;
-    throw error;
-  }
+/**
+ * The domain as it is now, or null when it no longer exists. `prefetchBlocks` asks QEMU for its block devices
+ * alongside the XML instead of after it, for callers that will need them anyway (refresh reads).
+ */
+export async function viewDomain(client: LibvirtClient, ref: string, options: { prefetchBlocks?: boolean } = {}): Promise<DomainView | null> {
+  const dom = await lookupOrNull(client, ref);
+  if (!dom) return null;
   const running = dom.id !== -1;
+  let blocks: Promise<BlockDeviceInfo[]> | undefined;
+  const askBlocks = () => (blocks ??= running ? blockDevices(client, dom) : Promise.resolve([]));
+  if (options.prefetchBlocks) askBlocks().catch(() => undefined); // a failure surfaces to whoever awaits it
   const [config, live] = await Promise.all([
     client.domainXml(dom, { inactive: true }).then(parseDomainXml),
     running ? client.domainXml(dom).then(parseDomainXml) : Promise.resolve(null),
   ]);
-  let blocks: Promise<BlockDeviceInfo[]> | undefined;
-  return { dom, uuid: uuidToString(dom.uuid), running, live, config, blocks: () => (blocks ??= running ? blockDevices(client, dom) : Promise.resolve([])) };
+  return { dom, uuid: uuidToString(dom.uuid), running, live, config, blocks: askBlocks };
 }
 
 /**
@@ -52,7 +52,7 @@ export function viewDomainForRead(client: LibvirtClient, ref: string): Promise<D
   const key = `${client.uri.uri}\0${ref}`;
   const hit = sharedViews.get(key);
   if (hit && Date.now() - hit.at < SHARED_VIEW_MS) return hit.view;
-  const view = viewDomain(client, ref);
+  const view = viewDomain(client, ref, { prefetchBlocks: true });
   sharedViews.set(key, { at: Date.now(), view });
   view.catch(() => sharedViews.delete(key));
   return view;
@@ -148,6 +148,9 @@ export async function attachXml(client: LibvirtClient, view: DomainView, spec: D
   await client.attachDevice(view.dom, buildDiskXml(spec), flags);
 }
 
+/** Pauses of a poll that an event ends: it only stands in for an event lost to a reconnect, so it can be lazy. */
+const EVENT_WOKEN = { firstIntervalMs: 50, maxIntervalMs: 500 };
+
 /**
  * Detaches by alias. The reply to a live detach only means the unplug was requested: completion is the
  * device-removed event (or the device gone from live XML), so we wait for that, up to `timeoutSeconds`.
@@ -172,7 +175,7 @@ export async function detachXml(client: LibvirtClient, view: DomainView, alias: 
       await client.detachDeviceAlias(view.dom, alias, Affect.Live);
       // The event ends the wait; the live XML is the fallback for an event lost to a reconnect.
       const stillThere = async () => diskByAlias(parseDomainXml(await client.domainXml(view.dom)), alias) !== undefined;
-      const done = await pollUntil(async () => removed || failed || !(await stillThere()), timeoutSeconds * 1000, 50, event);
+      const done = await pollUntil(async () => removed || failed || !(await stillThere()), { timeoutMs: timeoutSeconds * 1000, ...EVENT_WOKEN, wake: event });
       if (failed) throw new Error(`the guest refused to release ${alias} (device-removal-failed)`);
       if (!done) {
         throw new Error(
@@ -280,8 +283,22 @@ export async function detachQmp(client: LibvirtClient, view: DomainView, id: str
       await qmp(client, view.dom, blockdevOpenTray(id, true));
       await qmp(client, view.dom, blockdevRemoveMedium(id));
     }
-    await qmp(client, view.dom, deviceDel(id));
-    const gone = await pollUntil(async () => (await findLiveBlock(client, view.dom, id))?.qdevId !== id, timeoutSeconds * 1000);
+    // QEMU says DEVICE_DELETED when the guest has let go and the device is finalized; that ends the wait at once.
+    // query-block stays the judge (the event is lost if the connection drops mid-wait).
+    let heard: () => void = () => undefined;
+    const deleted = new Promise<void>((resolve) => {
+      heard = resolve;
+    });
+    const unsubscribe = await client.onQemuMonitorEvent(view.dom, "DEVICE_DELETED", (e) => {
+      if ((e.details as { device?: string } | null)?.device === id) heard();
+    });
+    let gone: boolean;
+    try {
+      await qmp(client, view.dom, deviceDel(id));
+      gone = await pollUntil(async () => (await findLiveBlock(client, view.dom, id))?.qdevId !== id, { timeoutMs: timeoutSeconds * 1000, ...EVENT_WOKEN, wake: deleted });
+    } finally {
+      unsubscribe();
+    }
     if (!gone) {
       throw new Error(`the guest did not release ${id} within ${timeoutSeconds} s; it stays attached and in the stack: retry the delete when the guest responds`);
     }
@@ -292,18 +309,19 @@ export async function detachQmp(client: LibvirtClient, view: DomainView, id: str
 
 /** Deletes one of our block nodes once nothing holds it; waits up to `timeoutSeconds` for a holder to let go. */
 async function releaseNode(client: LibvirtClient, dom: DomainRef, nodeName: string, timeoutSeconds: number): Promise<void> {
-  const released = await pollUntil(async () => {
-    if (!(await nodeExists(client, dom, nodeName))) return true;
-    return qmp(client, dom, blockdevDel(nodeName)).then(
-      () => true,
-      (error) => (/in use/i.test((error as Error).message) ? false : Promise.reject(error)),
-    );
-  }, timeoutSeconds * 1000);
+  const released = await pollUntil(
+    () =>
+      qmp(client, dom, blockdevDel(nodeName)).then(
+        () => true,
+        (error) => {
+          const message = (error as Error).message;
+          if (/failed to find node/i.test(message)) return true; // nothing to release
+          return /in use/i.test(message) ? false : Promise.reject(error);
+        },
+      ),
+    { timeoutMs: timeoutSeconds * 1000 },
+  );
   if (!released) throw new Error(`QEMU still holds block node ${nodeName}${timeoutSeconds ? ` after ${timeoutSeconds} s` : ""}: another device uses it`);
-}
-
-async function nodeExists(client: LibvirtClient, dom: DomainRef, nodeName: string): Promise<boolean> {
-  return parseNamedBlockNodes(await qmp(client, dom, queryNamedBlockNodes())).some((n) => n.nodeName === nodeName);
 }
 
 // ---- the create and delete flows Disk and Cdrom share ---------------------------------------------------------
@@ -327,24 +345,38 @@ export async function createDevice<O>(
   attach: (view: DomainView) => Promise<void>,
   observe: (view: DomainView) => Promise<O | null>,
 ): Promise<{ uuid: string; outs: O }> {
-  const view = await viewDomain(client, domainRef);
-  if (!view) throw new Error(`domain "${domainRef}" not found`);
+  const dom = await lookupOrNull(client, domainRef);
+  if (!dom) throw new Error(`domain "${domainRef}" not found`);
+  const uuid = uuidToString(dom.uuid);
   forgetSharedViews();
-  return withDomainLock(view.uuid, async () => {
-    await attach((await viewDomain(client, view.uuid))!);
-    const outs = await observe((await viewDomain(client, view.uuid))!);
+  return withDomainLock(uuid, async () => {
+    await attach(await viewLocked(client, uuid));
+    const outs = await observe(await viewLocked(client, uuid));
     if (!outs) throw new Error("the device is not on the domain after the attach");
-    return { uuid: view.uuid, outs };
+    return { uuid, outs };
   });
+}
+
+/** The domain by name or uuid, or null when there is none. */
+export async function lookupOrNull(client: LibvirtClient, ref: string): Promise<DomainRef | null> {
+  return client.lookupDomain(ref).catch((error) => (isNotFound(error) ? null : Promise.reject(error)));
+}
+
+/** A view taken under the domain's lock: the domain was there a moment ago, so its absence now is an error. */
+async function viewLocked(client: LibvirtClient, uuid: string): Promise<DomainView> {
+  const view = await viewDomain(client, uuid);
+  if (!view) throw new Error(`domain ${uuid} vanished while its devices were being changed`);
+  return view;
 }
 
 /** Detaches (waiting for the guest to let go) under the domain's lock; a gone domain means nothing to do. */
 export async function deleteDevice(client: LibvirtClient, record: DeviceRecord): Promise<void> {
-  const view = await viewDomain(client, record.domainUuid);
-  if (!view) return;
+  const dom = await lookupOrNull(client, record.domainUuid);
+  if (!dom) return;
+  const uuid = uuidToString(dom.uuid);
   forgetSharedViews();
-  await withDomainLock(view.uuid, async () => {
-    const fresh = (await viewDomain(client, view.uuid))!;
+  await withDomainLock(uuid, async () => {
+    const fresh = await viewLocked(client, uuid);
     if (record.via === "qmp") {
       if (fresh.running) await detachQmp(client, fresh, record.alias, record.detachTimeoutSeconds);
     } else {
@@ -430,7 +462,8 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
     },
 
     async describeCreate(inputs: I): Promise<string> {
-      const view = await viewDomain(await clientFor(inputs.uri), inputs.domain).catch(() => null);
+      // Shared: a preview asks this for every device of a domain at once.
+      const view = await viewDomainForRead(await clientFor(inputs.uri), inputs.domain).catch(() => null);
       if (!view) return `${device.label(inputs)}: attach when the domain exists`;
       const c = classifyAttach(device.kind, inputs, { running: view.running, restart: "never", machine: view.config.machine ?? undefined });
       return `${device.label(inputs)}: ${c.class === "live" ? c.reason : `${c.class} (${c.reason})`}`;

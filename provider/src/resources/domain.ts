@@ -10,7 +10,7 @@ import { clientFor, planDiff, ResourceError, ResourceHandlers } from "./handler"
 import { inputFields } from "./validate";
 import type { DomainInputs } from "./inputs";
 import { waitForAgent } from "./agent";
-import { DomainView, forgetSharedViews, viewDomain, viewDomainForRead } from "./devices";
+import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForRead } from "./devices";
 import { stateName, stopDomain } from "./domain-state";
 import { defaultUri } from "../libvirt/pool";
 
@@ -94,6 +94,7 @@ function configDiffersFromLive(live: ParsedDomain, config: ParsedDomain): boolea
 async function observe(client: LibvirtClient, view: DomainView, recorded: DomainInputs): Promise<DomainOutputs> {
   const { dom: fresh, config, live, running } = view;
   const kept = <T>(input: T | undefined, value: T): T | undefined => (input === undefined ? undefined : value);
+  const [autostart, state] = await Promise.all([client.getAutostart(fresh), stateName(client, fresh)]);
   return {
     ...recorded,
     // Read back under the input names, so refresh + diff shows changes made behind Pulumi's back.
@@ -104,10 +105,10 @@ async function observe(client: LibvirtClient, view: DomainView, recorded: Domain
     vcpus: (live ?? config).vcpus?.current ?? recorded.vcpus,
     maxVcpus: kept(recorded.maxVcpus, config.vcpus?.max ?? recorded.vcpus),
     running,
-    autostart: await client.getAutostart(fresh),
+    autostart,
     uuid: uuidToString(fresh.uuid),
     domainId: fresh.id,
-    state: await stateName(client, fresh),
+    state,
     pendingRestart: live !== null && configDiffersFromLive(live, config),
     liveMemoryMiB: live ? Math.round((live.memoryKiB ?? 0) / MIB) : null,
   };
@@ -117,15 +118,6 @@ async function freshView(client: LibvirtClient, dom: DomainRef): Promise<DomainV
   const view = await viewDomain(client, uuidToString(dom.uuid));
   if (!view) throw new Error(`domain ${dom.name} vanished while it was being changed`);
   return view;
-}
-
-async function lookupOrGone(client: LibvirtClient, uuid: string): Promise<DomainRef | null> {
-  try {
-    return await client.lookupDomainByUuid(uuid);
-  } catch (error) {
-    if (isNotFound(error)) return null;
-    throw error;
-  }
 }
 
 function situation(olds: DomainOutputs, news: DomainInputs): Situation {
@@ -212,7 +204,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
 
   async delete(id, props) {
     const client = await clientFor(props.uri);
-    const dom = await lookupOrGone(client, id);
+    const dom = await lookupOrNull(client, id);
     if (!dom) return;
     forgetSharedViews();
     await stopDomain(client, dom, props.shutdownTimeoutSeconds, props.guestAgent);

@@ -16,16 +16,27 @@ export async function qomProperty(client: LibvirtClient, dom: DomainRef, id: str
   return qmp(client, dom, { execute: "qom-get", arguments: { path: `/machine/peripheral/${id}`, property } });
 }
 
+export interface PollOptions {
+  timeoutMs: number;
+  /** The pause before the second check (the first is immediate); pauses double up to `maxIntervalMs`. Default 2. */
+  firstIntervalMs?: number;
+  /** Default 50. */
+  maxIntervalMs?: number;
+  /** An event that says the change happened: it triggers a check at once instead of waiting out the pause. */
+  wake?: Promise<unknown>;
+}
+
 /**
- * Checks `done` until it holds or the deadline passes; returns whether it held. Checks start 2 ms apart and
- * back off to `maxIntervalMs`, so a change that lands at once is seen at once; `wake` (an event that says the
- * change happened) triggers a check immediately instead of waiting out the interval.
+ * Checks `done` until it holds or the deadline passes; returns whether it held. With the default pauses a change
+ * that lands at once is seen at once; a caller that has an event for the change passes it as `wake` and can
+ * poll lazily, the poll then only standing in for an event lost to a reconnect.
  */
-export async function pollUntil(done: () => Promise<boolean>, timeoutMs: number, maxIntervalMs = 50, wake?: Promise<unknown>): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  let interval = 2;
+export async function pollUntil(done: () => Promise<boolean>, options: PollOptions): Promise<boolean> {
+  const until = Date.now() + options.timeoutMs;
+  const maxIntervalMs = options.maxIntervalMs ?? 50;
+  let interval = options.firstIntervalMs ?? 2;
   // One-shot: after it fires, the backoff alone paces the checks.
-  let pendingWake = wake?.then(() => {
+  let pendingWake = options.wake?.then(() => {
     pendingWake = undefined;
   });
   for (;;) {
