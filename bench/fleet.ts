@@ -3,7 +3,7 @@
 // resource (domains included), 10 at a time as the engine's default parallelism does, next to a virsh script
 // doing the equivalent reads (per domain: dumpxml, dumpxml --inactive, qemu-monitor-command query-block).
 // Passes alternate between the sides. D grows 10 → 25 → 50 on the same domains (the first D are read).
-// Env: BENCH_DOMAINS (default "10,25,50"), BENCH_ROUNDS (passes per side and D, default 5),
+// Env: BENCH_DOMAINS (default "10,25,50"), BENCH_ROUNDS (passes per side and D, default 9),
 //      BENCH_START_BATCH (domains created at once, default 5), BENCH_SETTLE_SECONDS (pause after starting, 10).
 import { execFile, execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -14,12 +14,13 @@ import { LibvirtClient } from "../provider/src/libvirt";
 import { closeSharedClients } from "../provider/src/libvirt/pool";
 import { removeDomain } from "../test/support/host";
 import { create, Kind, read } from "../test/support/provider";
+import { cleanUpOnAnyExit } from "./cleanup";
 import { clientMsPerOp, disableProfile, enableProfile, profileTable, resetProfile } from "./profile";
 import { formatTable, libvirtdPid, median, processCpuMs, quiet } from "./stats";
 import { forgetSharedViews } from "../provider/src/resources/devices";
 
 const SIZES = (process.env.BENCH_DOMAINS ?? "10,25,50").split(",").map(Number);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const START_BATCH = Number(process.env.BENCH_START_BATCH ?? 5);
 // Freshly started TCG domains spend CPU in firmware for a few seconds: let them settle before timing.
 const SETTLE_SECONDS = Number(process.env.BENCH_SETTLE_SECONDS ?? 10);
@@ -83,12 +84,7 @@ async function cleanup(): Promise<void> {
   cleanupSync();
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    cleanupSync();
-    process.exit(130);
-  });
-}
+cleanUpOnAnyExit(cleanupSync);
 
 async function addDomains(upTo: number): Promise<void> {
   const indexes = Array.from({ length: upTo - made.length }, (_, k) => made.length + k);

@@ -19,6 +19,7 @@ import { blockdevAdd } from "../provider/src/vocab/qmp";
 import { blockNodeNames, deriveUserAlias, libvirtScsiBus } from "../provider/src/vocab/qmp-names";
 import { bareDomainXml, removeDomain } from "../test/support/host";
 import { create, remove, update } from "../test/support/provider";
+import { cleanUpOnAnyExit } from "./cleanup";
 import { clientMsPerOp, disableProfile, enableProfile, profileTable, resetProfile } from "./profile";
 import { formatTable, median, quiet, timeEach } from "./stats";
 
@@ -40,14 +41,10 @@ async function main(): Promise<void> {
   const name = `lvb-hotplug-${stamp}`;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lvb-hotplug-"));
   const cdAlias = deriveUserAlias("cdrom-lvb-cd");
-  // Interrupted (Ctrl-C, a CI timeout): remove the domain and images before exiting.
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.on(signal, () => {
-      removeDomain(name);
-      fs.rmSync(tmp, { recursive: true, force: true });
-      process.exit(130);
-    });
-  }
+  cleanUpOnAnyExit(() => {
+    removeDomain(name);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
   const client = await LibvirtClient.connect("qemu:///system");
   try {
     const img = path.join(tmp, "disk.img");

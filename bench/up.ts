@@ -6,13 +6,13 @@
 // Provider time: the provider process inherits PULUMI_LIBVIRT_LIVE_TIMINGS=FILE from the CLI and appends one line
 // {kind, op, ms, start, end} per handler call (provider/src/resources/handler.ts). "provider busy" is the union
 // of those intervals; "engine/other" = wall − busy (CLI and plugin start-up, the program, gRPC, state writes).
-// Run after `. scripts/prepare.sh` (Node 22 and pulumi on PATH). Env: BENCH_DOMAINS (default "10"); BENCH_MEMO_SHIM=1
-// makes the program reuse one provider shim per kind (an experiment; see bench/RESULTS.md).
+// Run after `. scripts/prepare.sh` (Node 22 and pulumi on PATH). Env: BENCH_DOMAINS (default "10").
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { offlineProgram } from "../test/e2e/support/stack";
+import { cleanUpOnAnyExit } from "./cleanup";
 import { formatTable } from "./stats";
 
 const SIZES = (process.env.BENCH_DOMAINS ?? "10").split(",").map(Number);
@@ -79,14 +79,6 @@ class Stack {
     const media = img("media");
     const j = JSON.stringify;
     const lines = [`const virt = require("pulumi-libvirt-live");`];
-    if (process.env.BENCH_MEMO_SHIM) {
-      // Experiment: one provider object per kind, so @pulumi/pulumi's serialized-provider cache (a WeakMap keyed
-      // by the object) hits, instead of serializing a fresh shim for every resource.
-      lines.unshift(
-        `const shim = require(require("path").join(require("path").dirname(require.resolve("pulumi-libvirt-live")), "shim.js"));`,
-        `const make = shim.providerShim, memo = {}; shim.providerShim = (kind) => (memo[kind] ??= make(kind));`,
-      );
-    }
     for (let i = 0; i < this.d; i++) {
       const name = `${PREFIX}${i}`;
       lines.push(
@@ -96,8 +88,7 @@ class Stack {
       for (let k = 0; k < DISKS_PER_DOMAIN; k++) {
         lines.push(`new virt.Disk(${j(`${name}-d${k}`)}, { domain: d${i}.name, source: ${j(img(`${i}-d${k}`))}, bus: "scsi", via: "libvirt" });`);
       }
-      // resourceName: the default (the Pulumi name) makes a QEMU node-name "ua-cdrom-<name>-file" over 31 characters.
-      lines.push(`new virt.Cdrom(${j(`${name}-cd`)}, { resourceName: "cd", domain: d${i}.name, bus: "scsi", media: ${j(media)} });`);
+      lines.push(`new virt.Cdrom(${j(`${name}-cd`)}, { domain: d${i}.name, bus: "scsi", media: ${j(media)} });`);
     }
     return lines.join("\n") + "\n";
   }
@@ -216,14 +207,11 @@ function removeLeftovers(): string[] {
   return found;
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (child) killGroup(child);
-    const left = removeLeftovers();
-    process.stderr.write(`bench:up: ${signal}; removed ${left.length} leftovers by virsh\n`);
-    process.exit(130);
-  });
-}
+cleanUpOnAnyExit(() => {
+  if (child) killGroup(child);
+  const left = removeLeftovers();
+  if (left.length) process.stderr.write(`bench:up: interrupted; removed ${left.length} leftovers by virsh\n`);
+});
 
 async function main(): Promise<void> {
   try {

@@ -11,6 +11,7 @@ import { attachesLive, changedInputs, classifyAttach, classifyField } from "./cl
 import { clientFor, DiffResult, planDiff, ResourceError } from "./handler";
 import { inputFields } from "./validate";
 import { withDomainLock } from "./locks";
+import { stateName } from "./domain-state";
 import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
 
 export interface DomainView {
@@ -21,24 +22,39 @@ export interface DomainView {
   config: ParsedDomain;
   /** QEMU's block devices (query-block), asked once per view and only when needed. */
   blocks(): Promise<BlockDeviceInfo[]>;
+  /** Autostart flag and state name, asked once per view and only when needed. */
+  lifecycle(): Promise<{ autostart: boolean; state: string }>;
 }
 
 /**
- * The domain as it is now, or null when it no longer exists. `prefetchBlocks` asks QEMU for its block devices
- * alongside the XML instead of after it, for callers that will need them anyway (refresh reads).
+ * The domain as it is now, or null when it no longer exists. `prefetch` asks for the block devices and the
+ * lifecycle alongside the XML instead of after it, for callers that will need them anyway (refresh reads).
  */
-export async function viewDomain(client: LibvirtClient, ref: string, options: { prefetchBlocks?: boolean } = {}): Promise<DomainView | null> {
+export async function viewDomain(client: LibvirtClient, ref: string, options: { prefetch?: boolean } = {}): Promise<DomainView | null> {
   const dom = await lookupOrNull(client, ref);
   if (!dom) return null;
   const running = dom.id !== -1;
-  let blocks: Promise<BlockDeviceInfo[]> | undefined;
-  const askBlocks = () => (blocks ??= running ? blockDevices(client, dom) : Promise.resolve([]));
-  if (options.prefetchBlocks) askBlocks().catch(() => undefined); // a failure surfaces to whoever awaits it
+  const blocks = once(() => (running ? blockDevices(client, dom) : Promise.resolve([])));
+  const lifecycle = once(async () => {
+    const [autostart, state] = await Promise.all([client.getAutostart(dom), stateName(client, dom)]);
+    return { autostart, state };
+  });
+  if (options.prefetch) {
+    // A failure surfaces to whoever awaits it.
+    blocks().catch(() => undefined);
+    lifecycle().catch(() => undefined);
+  }
   const [config, live] = await Promise.all([
     client.domainXml(dom, { inactive: true }).then(parseDomainXml),
     running ? client.domainXml(dom).then(parseDomainXml) : Promise.resolve(null),
   ]);
-  return { dom, uuid: uuidToString(dom.uuid), running, live, config, blocks: askBlocks };
+  return { dom, uuid: uuidToString(dom.uuid), running, live, config, blocks, lifecycle };
+}
+
+/** The first call runs `ask`; every call gets its promise. */
+function once<T>(ask: () => Promise<T>): () => Promise<T> {
+  let asked: Promise<T> | undefined;
+  return () => (asked ??= ask());
 }
 
 /**
@@ -52,7 +68,7 @@ export function viewDomainForRead(client: LibvirtClient, ref: string): Promise<D
   const key = `${client.uri.uri}\0${ref}`;
   const hit = sharedViews.get(key);
   if (hit && Date.now() - hit.at < SHARED_VIEW_MS) return hit.view;
-  const view = viewDomain(client, ref, { prefetchBlocks: true });
+  const view = viewDomain(client, ref, { prefetch: true });
   sharedViews.set(key, { at: Date.now(), view });
   view.catch(() => sharedViews.delete(key));
   return view;

@@ -11,7 +11,7 @@ import { inputFields } from "./validate";
 import type { DomainInputs } from "./inputs";
 import { waitForAgent } from "./agent";
 import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForRead } from "./devices";
-import { stateName, stopDomain } from "./domain-state";
+import { stopDomain } from "./domain-state";
 import { defaultUri } from "../libvirt/pool";
 
 const KIND: ResourceKind = "Domain";
@@ -91,10 +91,10 @@ function configDiffersFromLive(live: ParsedDomain, config: ParsedDomain): boolea
 }
 
 /** The outputs, from a view of the domain (fresh after a change; shared with its devices' reads in a refresh). */
-async function observe(client: LibvirtClient, view: DomainView, recorded: DomainInputs): Promise<DomainOutputs> {
+async function observe(view: DomainView, recorded: DomainInputs): Promise<DomainOutputs> {
   const { dom: fresh, config, live, running } = view;
   const kept = <T>(input: T | undefined, value: T): T | undefined => (input === undefined ? undefined : value);
-  const [autostart, state] = await Promise.all([client.getAutostart(fresh), stateName(client, fresh)]);
+  const { autostart, state } = await view.lifecycle();
   return {
     ...recorded,
     // Read back under the input names, so refresh + diff shows changes made behind Pulumi's back.
@@ -156,7 +156,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
       await client.undefineDomain(dom, UndefineFlags.ManagedSave | UndefineFlags.SnapshotsMetadata | UndefineFlags.Nvram).catch(() => undefined);
       throw new ResourceError(`${KIND} ${inputs.name}`, (error as Error).message, { cause: error });
     }
-    const outs = await observe(client, await freshView(client, dom), { ...inputs, type, machine: inputs.machine ?? "pc", arch: inputs.arch ?? "x86_64" });
+    const outs = await observe(await freshView(client, dom), { ...inputs, type, machine: inputs.machine ?? "pc", arch: inputs.arch ?? "x86_64" });
     return { id: outs.uuid, outs };
   },
 
@@ -164,7 +164,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
     const client = await clientFor(props.uri);
     const view = await viewDomainForRead(client, id);
     if (!view) return { id: "", props };
-    return { id, props: await observe(client, view, props) };
+    return { id, props: await observe(view, props) };
   },
 
   async update(id, olds, news) {
@@ -199,7 +199,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
       dom = await client.startDomain(dom);
       if (news.waitForAgentSeconds) await waitForAgent(client, dom, news.waitForAgentSeconds);
     }
-    return { outs: await observe(client, await freshView(client, dom), { ...news, type, machine: news.machine ?? olds.machine, arch: news.arch ?? olds.arch }) };
+    return { outs: await observe(await freshView(client, dom), { ...news, type, machine: news.machine ?? olds.machine, arch: news.arch ?? olds.arch }) };
   },
 
   async delete(id, props) {

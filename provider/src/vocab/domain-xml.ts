@@ -462,9 +462,9 @@ function allDevices(devices: XmlNode | undefined): XmlNode[] {
     .flatMap((key) => children(devices, key));
 }
 
-/** Reads a domain's XML (from GET_XML_DESC, live or with the INACTIVE flag). */
+/** Reads a domain's XML as the daemon formats it (GET_XML_DESC, live or with the INACTIVE flag). */
 export function parseDomainXml(xml: string): ParsedDomain {
-  const domain = parseXmlDocument(xml, "domain");
+  const domain = parseXmlDocument(xml, "domain", { formattedByLibvirt: true });
   const os = child(domain, "os");
   const osType = child(os, "type");
   const devices = child(domain, "devices");
