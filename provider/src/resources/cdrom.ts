@@ -1,7 +1,7 @@
 // Cdrom: a cdrom drive on scsi, sata, ide or usb. On tray devices media changes live (update-device, or QMP
 // open-tray / remove / insert / close); usb-storage has no tray, so its media change is a replace.
 import { createHash } from "node:crypto";
-import { Affect, LibvirtClient } from "../libvirt";
+import { Affect, LibvirtClient, uuidToString } from "../libvirt";
 import { buildDiskXml, DiskSpec } from "../vocab/disk-xml";
 import { blockdevAdd, blockdevCloseTray, blockdevDel, blockdevInsertMedium, blockdevOpenTray, blockdevRemoveMedium, deviceAdd } from "../vocab/qmp";
 import { blockNodeNames, deriveBlockId, deriveUserAlias, libvirtScsiBus } from "../vocab/qmp-names";
@@ -13,10 +13,11 @@ import {
   diskByAlias,
   DomainView,
   findBlockById,
+  forgetSharedViews,
+  lookupOrNull,
   placeDevice,
   verifyLive,
-  forgetSharedViews,
-  viewDomain,
+  viewLocked,
   xmlAttachPlan,
 } from "./devices";
 import { clientFor, ResourceError, ResourceHandlers } from "./handler";
@@ -125,21 +126,25 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
 
   async update(_id, olds, news) {
     const client = await clientFor(news.uri);
-    const view = await viewDomain(client, olds.domainUuid);
-    if (!view) throw new ResourceError(label(news), `domain "${news.domain}" not found`);
     const media = news.media ?? null;
-    forgetSharedViews();
     try {
-      await withDomainLock(view.uuid, async () => {
-        if (olds.inserted === media && olds.media === media) return;
-        if (news.via === "qmp") await changeMediaQmp(client, view, olds.alias, media);
-        else await changeMediaXml(client, view, olds, media);
-        if (view.running) await verifyLive(client, view.dom, olds.alias, { file: media, readonly: true });
+      const dom = await lookupOrNull(client, olds.domainUuid);
+      if (!dom) throw new Error(`domain "${news.domain}" not found`);
+      forgetSharedViews();
+      const outs = await withDomainLock(uuidToString(dom.uuid), async () => {
+        const view = await viewLocked(client, uuidToString(dom.uuid));
+        if (olds.inserted !== media || olds.media !== media) {
+          if (news.via === "qmp") await changeMediaQmp(client, view, olds.alias, media);
+          else await changeMediaXml(client, view, olds, media);
+        }
+        // One read-back: QEMU must show the new medium, and it gives the outputs.
+        const after = await viewLocked(client, view.uuid);
+        if (after.running) await verifyLive(after, olds.alias, { file: media, readonly: true });
+        return observe(after, { ...news, target: olds.target }, olds.alias);
       });
+      return { outs: outs ?? { ...olds, ...news, target: olds.target } };
     } catch (error) {
       throw new ResourceError(label(news), (error as Error).message, { cause: error });
     }
-    const outs = await observe((await viewDomain(client, view.uuid))!, { ...news, target: olds.target }, olds.alias);
-    return { outs: outs ?? { ...olds, ...news, target: olds.target } };
   },
 };

@@ -129,8 +129,8 @@ export async function findLiveBlock(client: LibvirtClient, dom: DomainRef, id: s
 }
 
 /** QEMU has the device with the expected medium and read-only flag; otherwise an error saying what it has. */
-export async function verifyLive(client: LibvirtClient, dom: DomainRef, id: string, expect: { file: string | null; readonly: boolean }): Promise<void> {
-  const device = await findLiveBlock(client, dom, id);
+export async function verifyLive(view: DomainView, id: string, expect: { file: string | null; readonly: boolean }): Promise<void> {
+  const device = findBlockById(await view.blocks(), id);
   if (!device) throw new Error(`QEMU reports no block device ${id} after the attach`);
   const file = device.inserted?.file ?? null;
   if (file !== expect.file) throw new Error(`QEMU shows ${id} with medium ${JSON.stringify(file)}, expected ${JSON.stringify(expect.file)}`);
@@ -292,7 +292,7 @@ export async function attachQmp(client: LibvirtClient, view: DomainView, device:
 
 /** device_del, wait until QEMU no longer lists the device, then drop its block nodes. */
 export async function detachQmp(client: LibvirtClient, view: DomainView, id: string, timeoutSeconds: number): Promise<void> {
-  const device = await findLiveBlock(client, view.dom, id);
+  const device = findBlockById(await view.blocks(), id);
   if (device?.qdevId === id) {
     // A tray device keeps a medium inserted after plug-in pinned past its own removal: take it out first.
     if (device.trayOpen !== null && device.inserted) {
@@ -353,21 +353,27 @@ export interface DeviceRecord {
 
 /**
  * Looks the domain up, then attaches and reads back under its per-domain lock, so parallel creates on one
- * domain pick distinct targets and addresses.
+ * domain pick distinct targets and addresses. One read-back serves `verify` (which undoes the attach when
+ * QEMU does not have what was asked) and the outputs.
  */
 export async function createDevice<O>(
   client: LibvirtClient,
   domainRef: string,
-  attach: (view: DomainView) => Promise<void>,
-  observe: (view: DomainView) => Promise<O | null>,
+  steps: {
+    attach: (view: DomainView) => Promise<void>;
+    verify: (after: DomainView) => Promise<void>;
+    observe: (after: DomainView) => Promise<O | null>;
+  },
 ): Promise<{ uuid: string; outs: O }> {
   const dom = await lookupOrNull(client, domainRef);
   if (!dom) throw new Error(`domain "${domainRef}" not found`);
   const uuid = uuidToString(dom.uuid);
   forgetSharedViews();
   return withDomainLock(uuid, async () => {
-    await attach(await viewLocked(client, uuid));
-    const outs = await observe(await viewLocked(client, uuid));
+    await steps.attach(await viewLocked(client, uuid));
+    const after = await viewLocked(client, uuid);
+    await steps.verify(after);
+    const outs = await steps.observe(after);
     if (!outs) throw new Error("the device is not on the domain after the attach");
     return { uuid, outs };
   });
@@ -379,7 +385,7 @@ export async function lookupOrNull(client: LibvirtClient, ref: string): Promise<
 }
 
 /** A view taken under the domain's lock: the domain was there a moment ago, so its absence now is an error. */
-async function viewLocked(client: LibvirtClient, uuid: string): Promise<DomainView> {
+export async function viewLocked(client: LibvirtClient, uuid: string): Promise<DomainView> {
   const view = await viewDomain(client, uuid);
   if (!view) throw new Error(`domain ${uuid} vanished while its devices were being changed`);
   return view;
@@ -444,18 +450,20 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
       const client = await clientFor(inputs.uri);
       const alias = device.deviceName(inputs);
       try {
-        const attachAndVerify = async (view: DomainView) => {
-          await device.attach(view, inputs, alias);
-          if (!view.running || !attachesLive(inputs, device.kind)) return;
+        const { uuid, outs } = await createDevice(client, inputs.domain, {
+          attach: (view) => device.attach(view, inputs, alias),
           // QEMU must really have what was asked; otherwise undo, so a failed create leaves the domain as it was.
-          try {
-            await verifyLive(client, view.dom, alias, device.expected(inputs));
-          } catch (error) {
-            await undoAttach(client, view.uuid, { ...inputs, alias });
-            throw error;
-          }
-        };
-        const { uuid, outs } = await createDevice(client, inputs.domain, attachAndVerify, (view) => device.observe(view, inputs, alias));
+          verify: async (after) => {
+            if (!after.running || !attachesLive(inputs, device.kind)) return;
+            try {
+              await verifyLive(after, alias, device.expected(inputs));
+            } catch (error) {
+              await undoAttach(client, after.uuid, { ...inputs, alias });
+              throw error;
+            }
+          },
+          observe: (after) => device.observe(after, inputs, alias),
+        });
         return { id: `${uuid}/${alias}`, outs };
       } catch (error) {
         throw fail(inputs, error);
