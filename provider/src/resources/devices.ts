@@ -60,15 +60,17 @@ function once<T>(ask: () => Promise<T>): () => Promise<T> {
 /**
  * Reads during a refresh come for every device of a domain at once: they share one view of it (XML and
  * query-block) for a moment instead of each asking again. Any change this process makes drops the shared view.
+ * A refresh read prefetches what reads need; a preview note (`prefetch: false`) needs only the XML, and a
+ * query-block it did not need would hold the domain's job just when the create that follows wants it.
  */
 const SHARED_VIEW_MS = 500;
 const sharedViews = new Map<string, { at: number; view: Promise<DomainView | null> }>();
 
-export function viewDomainForRead(client: LibvirtClient, ref: string): Promise<DomainView | null> {
+export function viewDomainForRead(client: LibvirtClient, ref: string, options = { prefetch: true }): Promise<DomainView | null> {
   const key = `${client.uri.uri}\0${ref}`;
   const hit = sharedViews.get(key);
   if (hit && Date.now() - hit.at < SHARED_VIEW_MS) return hit.view;
-  const view = viewDomain(client, ref, { prefetch: true });
+  const view = viewDomain(client, ref, options);
   sharedViews.set(key, { at: Date.now(), view });
   view.catch(() => sharedViews.delete(key));
   return view;
@@ -221,9 +223,9 @@ export interface QmpDevice {
 }
 
 /** Devices this provider added over QMP (libvirt does not know them): their addresses must be avoided too. */
-async function qmpOnlyDevices(client: LibvirtClient, view: DomainView): Promise<string[]> {
+async function qmpOnlyDevices(view: DomainView): Promise<string[]> {
   const libvirtAliases = new Set((view.live?.disks ?? []).map((d) => d.alias));
-  return (await blockDevices(client, view.dom)).flatMap((d) => (d.qdevId && !libvirtAliases.has(d.qdevId) ? [d.qdevId] : []));
+  return (await view.blocks()).flatMap((d) => (d.qdevId && !libvirtAliases.has(d.qdevId) ? [d.qdevId] : []));
 }
 
 /**
@@ -231,7 +233,7 @@ async function qmpOnlyDevices(client: LibvirtClient, view: DomainView): Promise<
  * since libvirt fills from the low end and does not know about devices added behind its back.
  */
 async function qmpAddress(client: LibvirtClient, view: DomainView, bus: DiskBus): Promise<Partial<DeviceAddSpec>> {
-  const others = await qmpOnlyDevices(client, view);
+  const others = await qmpOnlyDevices(view);
   const live = view.live!;
   switch (bus) {
     case "scsi": {
@@ -487,7 +489,7 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
 
     async describeCreate(inputs: I): Promise<string> {
       // Shared: a preview asks this for every device of a domain at once.
-      const view = await viewDomainForRead(await clientFor(inputs.uri), inputs.domain).catch(() => null);
+      const view = await viewDomainForRead(await clientFor(inputs.uri), inputs.domain, { prefetch: false }).catch(() => null);
       if (!view) return `${device.label(inputs)}: attach when the domain exists`;
       const c = classifyAttach(device.kind, inputs, { running: view.running, restart: "never", machine: view.config.machine ?? undefined });
       return `${device.label(inputs)}: ${c.class === "live" ? c.reason : `${c.class} (${c.reason})`}`;
