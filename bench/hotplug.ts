@@ -139,12 +139,16 @@ async function main(): Promise<void> {
       if (reply.error) throw new Error(`QMP ${json}: ${JSON.stringify(reply.error)}`);
     };
     const floorXmlText = fs.readFileSync(diskXml, "utf8");
+    // How long QEMU and libvirt take to finish an unplug after it was asked for: no client can skip this wait.
+    const releaseWait = { xml: [] as number[], qmp: [] as number[] };
     const floorXml = async () => {
       await client.attachDevice(dom, floorXmlText, Affect.Live | Affect.Config);
       if (byQdev(await floorBlocks(), virshAlias)?.inserted?.file !== img) throw new Error("floor attach: not in query-block");
       const removed = await client.expectDomainEvent((e) => e.kind === "device-removed" && e.alias === virshAlias);
       await client.detachDeviceAlias(dom, virshAlias, Affect.Live | Affect.Config);
+      const asked = performance.now();
       if (!(await removed.wait(10_000))) throw new Error("floor detach: no device-removed event");
+      releaseWait.xml.push(performance.now() - asked);
       if (byQdev(await floorBlocks(), virshAlias)) throw new Error("floor detach: still in query-block");
     };
     const floorQmpOp = async () => {
@@ -152,6 +156,7 @@ async function main(): Promise<void> {
       await floorQmp(qDeviceAdd);
       if (byQdev(await floorBlocks(), qid)?.inserted?.file !== img) throw new Error("floor qmp attach: not in query-block");
       await floorQmp(qDeviceDel);
+      const asked = performance.now();
       // blockdev-del succeeds the moment QEMU has let go of the device: the earliest "gone" there is.
       for (let i = 0; ; i++) {
         const reply = JSON.parse(await client.qemuMonitorCommand(dom, qBlockdevDel));
@@ -159,6 +164,7 @@ async function main(): Promise<void> {
         if (i > 5000) throw new Error(`floor qmp detach: ${JSON.stringify(reply.error)}`);
         await new Promise((r) => setTimeout(r, 1));
       }
+      releaseWait.qmp.push(performance.now() - asked);
     };
     const bootCdrom = parseDomainXml(await client.domainXml(dom)).disks.find((d) => d.alias === cdAlias)!;
     const floorMedia = async (media: string) => {
@@ -246,6 +252,12 @@ async function main(): Promise<void> {
       ),
     );
 
+    console.log(
+      `\nunplug wait inside the floor (a request answered, until it is done): libvirt detach → device-removed event ` +
+        `${median(releaseWait.xml).toFixed(1)} ms (n=${releaseWait.xml.length}); QMP device_del → blockdev-del accepted ` +
+        `${median(releaseWait.qmp).toFixed(1)} ms (n=${releaseWait.qmp.length}). Every side pays it once per attach+detach.`,
+    );
+
     // Where the provider's time goes: a separate, profiled pass (not part of the medians above).
     const profiled: Array<[string, () => Promise<void>]> = [
       ["(a) Disk create+delete, libvirt", providerXml],
@@ -260,7 +272,7 @@ async function main(): Promise<void> {
       const inClient = clientMsPerOp(PROFILE_OPS);
       console.log(
         `\nprofile ${what} (${PROFILE_OPS} ops): wall median ${wall.toFixed(1)} ms/op; in libvirt calls ${inClient.toFixed(1)} ms/op (mean); ` +
-          `the rest is sleeps between polls, validation, XML parsing and other JS`,
+          `the rest is waiting for QEMU to finish the unplug, validation, XML parsing and other JS`,
       );
       console.log(profileTable(PROFILE_OPS));
     }

@@ -166,6 +166,15 @@ export async function attachXml(client: LibvirtClient, view: DomainView, spec: D
   await client.attachDevice(view.dom, buildDiskXml(spec), flags);
 }
 
+/** A promise and what resolves it: an event listener fires it, a wait is woken by it. */
+function latch(): { fired: Promise<void>; fire: () => void } {
+  let fire: () => void = () => undefined;
+  const fired = new Promise<void>((resolve) => {
+    fire = resolve;
+  });
+  return { fired, fire };
+}
+
 /** Pauses of a poll that an event ends: it only stands in for an event lost to a reconnect, so it can be lazy. */
 const EVENT_WOKEN = { firstIntervalMs: 50, maxIntervalMs: 500 };
 
@@ -177,23 +186,20 @@ export async function detachXml(client: LibvirtClient, view: DomainView, alias: 
   if (view.running && diskByAlias(view.live, alias)) {
     let failed = false;
     let removed = false;
-    let heard: () => void = () => undefined;
-    const event = new Promise<void>((resolve) => {
-      heard = resolve;
-    });
+    const heard = latch();
     // Subscribed before the detach: libvirt may send device-removed before it replies.
     const unsubscribe = await client.onDomainEvent((e) => {
       if (e.kind !== "device-removed" && e.kind !== "device-removal-failed") return;
       if (e.alias !== alias || uuidToString(e.domain.uuid) !== view.uuid) return;
       if (e.kind === "device-removed") removed = true;
       else failed = true;
-      heard();
+      heard.fire();
     });
     try {
       await client.detachDeviceAlias(view.dom, alias, Affect.Live);
       // The event ends the wait; the live XML is the fallback for an event lost to a reconnect.
       const stillThere = async () => diskByAlias(parseDomainXml(await client.domainXml(view.dom)), alias) !== undefined;
-      const done = await pollUntil(async () => removed || failed || !(await stillThere()), { timeoutMs: timeoutSeconds * 1000, ...EVENT_WOKEN, wake: event });
+      const done = await pollUntil(async () => removed || failed || !(await stillThere()), { timeoutMs: timeoutSeconds * 1000, ...EVENT_WOKEN, wake: heard.fired });
       if (failed) throw new Error(`the guest refused to release ${alias} (device-removal-failed)`);
       if (!done) {
         throw new Error(
@@ -303,17 +309,14 @@ export async function detachQmp(client: LibvirtClient, view: DomainView, id: str
     }
     // QEMU says DEVICE_DELETED when the guest has let go and the device is finalized; that ends the wait at once.
     // query-block stays the judge (the event is lost if the connection drops mid-wait).
-    let heard: () => void = () => undefined;
-    const deleted = new Promise<void>((resolve) => {
-      heard = resolve;
-    });
+    const deleted = latch();
     const unsubscribe = await client.onQemuMonitorEvent(view.dom, "DEVICE_DELETED", (e) => {
-      if ((e.details as { device?: string } | null)?.device === id) heard();
+      if ((e.details as { device?: string } | null)?.device === id) deleted.fire();
     });
     let gone: boolean;
     try {
       await qmp(client, view.dom, deviceDel(id));
-      gone = await pollUntil(async () => (await findLiveBlock(client, view.dom, id))?.qdevId !== id, { timeoutMs: timeoutSeconds * 1000, ...EVENT_WOKEN, wake: deleted });
+      gone = await pollUntil(async () => (await findLiveBlock(client, view.dom, id))?.qdevId !== id, { timeoutMs: timeoutSeconds * 1000, ...EVENT_WOKEN, wake: deleted.fired });
     } finally {
       unsubscribe();
     }
