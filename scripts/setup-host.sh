@@ -30,9 +30,21 @@ LIBVIRTD_PIDFILE=/run/libvirtd.pid
 POOL_NAME=default
 POOL_DIR=/var/lib/libvirt/images
 START_TIMEOUT_S=${LIBVIRTD_START_TIMEOUT_S:-20}
+# Our daemon also listens for TLS on loopback, with a CA, server and client certificate of its own, so the
+# qemu+tls:// transport is tested against libvirtd's real TLS listener. Clients find their files under
+# $TLS_DIR/client (the URI's pkipath); tests read the URI from $TLS_URI_FILE and skip TLS when it is absent.
+TLS_DIR="$STATE_DIR/pki"
+TLS_PORT=16514
+TLS_URI_FILE="$STATE_DIR/tls-uri"
+LIBVIRTD_CONF="$STATE_DIR/libvirtd.conf"
+# A host with its own libvirtd.conf keeps it: our daemon then starts as before, without the TLS listener.
+SYSTEM_LIBVIRTD_CONF=/etc/libvirt/libvirtd.conf
+libvirtd_args() {
+  if [ -e "$SYSTEM_LIBVIRTD_CONF" ]; then echo -d; else echo "-d --listen --config $LIBVIRTD_CONF"; fi
+}
 
 ALL_PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
-  qemu-guest-agent libxml2-utils openssh-server openssh-client)
+  qemu-guest-agent libxml2-utils openssh-server openssh-client openssl)
 # With someone else's daemon we only need the tools that talk to it (virsh, qemu-img, xmllint, ssh/sshd).
 CLIENT_PACKAGES=(libvirt-clients qemu-utils libxml2-utils openssh-server openssh-client)
 
@@ -177,6 +189,67 @@ ensure_qemu_conf() {
   fi
 }
 
+# A CA, a server certificate for localhost/127.0.0.1 and a client certificate, made once (10 years), with the
+# key usages libvirt checks. Prints 1 when it wrote anything (the daemon must then be restarted).
+ensure_tls_files() {
+  local changed=0 ca="$TLS_DIR/ca" server="$TLS_DIR/server" client="$TLS_DIR/client"
+  if [ ! -s "$client/clientkey.pem" ] || [ ! -s "$server/serverkey.pem" ] || [ ! -s "$ca/cacert.pem" ]; then
+    rm -rf "$TLS_DIR"
+    mkdir -p "$ca" "$server" "$client"
+    chmod 700 "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=pulumi-libvirt-live test CA" \
+      -keyout "$ca/cakey.pem" -out "$ca/cacert.pem" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    local role
+    for role in server client; do
+      local dir="$TLS_DIR/$role" ext
+      if [ "$role" = server ]; then
+        ext="basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1"
+      else
+        ext="basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+      fi
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=$role.pulumi-libvirt-live.test" \
+        -keyout "$dir/${role}key.pem" -out "$dir/$role.csr" 2>/dev/null
+      openssl x509 -req -in "$dir/$role.csr" -CA "$ca/cacert.pem" -CAkey "$ca/cakey.pem" -CAcreateserial \
+        -days 3650 -out "$dir/${role}cert.pem" -extfile <(printf '%s\n' "$ext") 2>/dev/null
+      rm -f "$dir/$role.csr"
+      cp "$ca/cacert.pem" "$dir/cacert.pem"
+    done
+    chmod 600 "$TLS_DIR"/*/*key.pem
+    log "tls: made a test CA, a server certificate (localhost, 127.0.0.1) and a client certificate in $TLS_DIR"
+    changed=1
+  fi
+  local conf
+  conf=$(cat <<CONF
+# Written by scripts/setup-host.sh: TLS on loopback only, client certificates required; no plain TCP.
+listen_tls = 1
+listen_tcp = 0
+listen_addr = "127.0.0.1"
+tls_port = "$TLS_PORT"
+ca_file = "$TLS_DIR/server/cacert.pem"
+cert_file = "$TLS_DIR/server/servercert.pem"
+key_file = "$TLS_DIR/server/serverkey.pem"
+CONF
+)
+  if [ "$(cat "$LIBVIRTD_CONF" 2>/dev/null || true)" != "$conf" ]; then
+    printf '%s\n' "$conf" >"$LIBVIRTD_CONF"
+    changed=1
+  fi
+  echo "$changed"
+}
+
+# True when our running daemon was started with the arguments this script uses now.
+libvirtd_has_our_args() {
+  local pid
+  pid=$(libvirtd_pid) || return 1
+  [ "$(tr '\0' ' ' <"/proc/$pid/cmdline")" = "libvirtd $(libvirtd_args) " ]
+}
+
 libvirtd_pid() {
   local pid
   [ -f "$LIBVIRTD_PIDFILE" ] || return 1
@@ -188,7 +261,8 @@ libvirtd_pid() {
 start_libvirtd() {
   log "libvirtd: starting (log: $LIBVIRTD_LOG)"
   # Errors and warnings to a file: with -d the daemon's stderr is gone, and a failed start must be explainable.
-  LIBVIRT_LOG_OUTPUTS="3:file:$LIBVIRTD_LOG" libvirtd -d >>"$LIBVIRTD_LOG" 2>&1 ||
+  # shellcheck disable=SC2046 # the arguments are words without spaces
+  LIBVIRT_LOG_OUTPUTS="3:file:$LIBVIRTD_LOG" libvirtd $(libvirtd_args) >>"$LIBVIRTD_LOG" 2>&1 ||
     { tail -n 20 "$LIBVIRTD_LOG" >&2; die "libvirtd -d failed"; }
   local deadline=$((SECONDS + START_TIMEOUT_S))
   until daemon_answers; do
@@ -205,7 +279,7 @@ start_libvirtd() {
 stop_our_libvirtd() {
   local pid
   pid=$(libvirtd_pid) || return 0
-  log "libvirtd: stopping our daemon (pid $pid) to apply the new qemu.conf (running domains survive)"
+  log "libvirtd: stopping our daemon (pid $pid) to apply the new configuration (running domains survive)"
   kill -TERM "$pid"
   local deadline=$((SECONDS + 15))
   while [ -d "/proc/$pid" ]; do
@@ -251,6 +325,7 @@ detect_domain_type() {
 
 if daemon_answers && [ ! -e "$OURS_MARKER" ]; then
   log "a libvirt daemon not started by this script already answers on $URI: using it, changing nothing in its configuration"
+  rm -f "$TLS_URI_FILE" # its TLS listener, if any, is not one whose certificates we know
   install_packages "${CLIENT_PACKAGES[@]}"
   virsh -c "$URI" pool-info "$POOL_NAME" >/dev/null 2>&1 ||
     log "WARNING: that daemon has no storage pool '$POOL_NAME' (the provider's default); pass pool explicitly or create one"
@@ -266,9 +341,14 @@ else
   # dir, needed by tests that start their own sshd on loopback.
   mkdir -p /var/log/libvirt /var/lib/libvirt/qemu /var/cache/libvirt /run/libvirt /run/sshd
   conf_changed=$(ensure_qemu_conf)
+  if [ -e "$SYSTEM_LIBVIRTD_CONF" ]; then
+    log "tls: $SYSTEM_LIBVIRTD_CONF exists; keeping it, so no loopback TLS listener (the TLS tests will skip)"
+  elif [ "$(ensure_tls_files)" = 1 ]; then
+    conf_changed=1
+  fi
   touch "$OURS_MARKER"
   if daemon_answers; then
-    if [ "$conf_changed" = 1 ]; then
+    if [ "$conf_changed" = 1 ] || ! libvirtd_has_our_args; then
       stop_our_libvirtd
       start_libvirtd
     else
@@ -288,6 +368,11 @@ else
     fi
   fi
   ensure_default_pool
+  if [ -e "$SYSTEM_LIBVIRTD_CONF" ]; then
+    rm -f "$TLS_URI_FILE"
+  else
+    printf 'qemu+tls://localhost:%s/system?pkipath=%s\n' "$TLS_PORT" "$TLS_DIR/client" >"$TLS_URI_FILE"
+  fi
 fi
 
 versions=$(virsh -c "$URI" version 2>/dev/null | sed -n 's/^Using library: //p; s/^Running hypervisor: //p' | paste -sd ';' -)

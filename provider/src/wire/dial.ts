@@ -4,6 +4,7 @@ import { Transport } from "./transport";
 import { DEFAULT_SYSTEM_SOCKET, dialUnix } from "./transports/unix";
 import { DEFAULT_TCP_PORT, dialTcp } from "./transports/tcp";
 import { dialSsh } from "./transports/ssh";
+import { DEFAULT_TLS_PORT, dialTls, tlsFiles } from "./transports/tls";
 
 export type TransportKind = "unix" | "tcp" | "ssh" | "tls";
 
@@ -83,8 +84,14 @@ export function dial(parsed: ParsedUri, options: DialOptions): Promise<Transport
         options.timeoutMs,
       );
     case "tls":
-      return Promise.reject(
-        new UriError(parsed.uri, "the TLS transport is not supported yet; use qemu+ssh:// or qemu+tcp:// on a trusted network"),
+      return dialTls(
+        {
+          host: parsed.host!,
+          port: parsed.port ?? DEFAULT_TLS_PORT,
+          files: tlsFiles(parsed.params.get("pkipath") ?? undefined),
+          noVerify: parsed.params.get("no_verify") === "1",
+        },
+        options.timeoutMs,
       );
   }
 }

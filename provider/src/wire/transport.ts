@@ -1,5 +1,5 @@
 // What the RPC layer needs from a byte pipe: send, receive, close, and to hear when it ends.
-// Each dialer (unix, tcp, ssh; tls later) returns one of these, so the client never knows which it has.
+// Each dialer (unix, tcp, ssh, tls) returns one of these, so the client never knows which it has.
 
 export interface Transport {
   /** A short human description for error messages, e.g. "unix:/var/run/libvirt/libvirt-sock". */
