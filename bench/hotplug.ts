@@ -189,43 +189,31 @@ async function main(): Promise<void> {
     await floorMedia(isoB);
     await floorMedia(isoA);
 
-    const s = {
-      pXml: [] as number[], vXml: [] as number[], fXml: [] as number[],
-      pQmp: [] as number[], vQmp: [] as number[], fQmp: [] as number[],
-      pCd: [] as number[], vCd: [] as number[], fCd: [] as number[],
+    // The three sides do the same three operations; each keeps its own samples.
+    interface Side {
+      xml: () => unknown;
+      qmp: () => unknown;
+      media: (file: string) => unknown;
+      samples: { xml: number[]; qmp: number[]; media: number[] };
+    }
+    const side = (xml: Side["xml"], qmp: Side["qmp"], media: Side["media"]): Side => ({ xml, qmp, media, samples: { xml: [], qmp: [], media: [] } });
+    const provider = side(providerXml, providerQmp, providerMedia);
+    const script = side(virshXml, virshQmp, virshMedia);
+    const floor = side(floorXml, floorQmpOp, floorMedia);
+    const runRound = async ({ xml, qmp, media, samples }: Side) => {
+      // quiet: the provider prints its preview notes on every create.
+      samples.xml.push(...(await quiet(() => timeEach(PER_ROUND, xml))));
+      samples.qmp.push(...(await quiet(() => timeEach(PER_ROUND, qmp))));
+      for (let i = 0; i < PER_ROUND; i += 2) {
+        samples.media.push(...(await quiet(() => timeEach(1, () => media(isoB)))));
+        samples.media.push(...(await quiet(() => timeEach(1, () => media(isoA)))));
+      }
     };
     const started = Date.now();
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate which side goes first, too.
-      const providerFirst = round % 2 === 0;
-      const sides: Array<() => Promise<void>> = [
-        async () => {
-          s.pXml.push(...(await quiet(() => timeEach(PER_ROUND, providerXml))));
-          s.pQmp.push(...(await quiet(() => timeEach(PER_ROUND, providerQmp))));
-          for (let i = 0; i < PER_ROUND; i += 2) {
-            s.pCd.push(...(await quiet(() => timeEach(1, () => providerMedia(isoB)))));
-            s.pCd.push(...(await quiet(() => timeEach(1, () => providerMedia(isoA)))));
-          }
-        },
-        async () => {
-          s.vXml.push(...(await timeEach(PER_ROUND, virshXml)));
-          s.vQmp.push(...(await timeEach(PER_ROUND, virshQmp)));
-          for (let i = 0; i < PER_ROUND; i += 2) {
-            s.vCd.push(...(await timeEach(1, () => virshMedia(isoB))));
-            s.vCd.push(...(await timeEach(1, () => virshMedia(isoA))));
-          }
-        },
-        async () => {
-          s.fXml.push(...(await timeEach(PER_ROUND, floorXml)));
-          s.fQmp.push(...(await timeEach(PER_ROUND, floorQmpOp)));
-          for (let i = 0; i < PER_ROUND; i += 2) {
-            s.fCd.push(...(await timeEach(1, () => floorMedia(isoB))));
-            s.fCd.push(...(await timeEach(1, () => floorMedia(isoA))));
-          }
-        },
-      ];
-      if (!providerFirst) sides.reverse();
-      for (const side of sides) await side();
+      const order = round % 2 === 0 ? [provider, script, floor] : [floor, script, provider];
+      for (const each of order) await runRound(each);
       process.stderr.write(`round ${round + 1}/${ROUNDS} done (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
     }
 
@@ -245,9 +233,9 @@ async function main(): Promise<void> {
       formatTable(
         ["operation (one bare TCG domain)", "provider median", "virsh script median", "virsh/provider", "floor: fewest calls, one connection", "virsh/floor (best possible)"],
         [
-          row("(a) scsi disk attach+detach, libvirt XML", s.pXml, s.vXml, s.fXml),
-          row("(b) scsi disk attach+detach, QMP", s.pQmp, s.vQmp, s.fQmp),
-          row("(c) scsi cdrom media change", s.pCd, s.vCd, s.fCd),
+          row("(a) scsi disk attach+detach, libvirt XML", provider.samples.xml, script.samples.xml, floor.samples.xml),
+          row("(b) scsi disk attach+detach, QMP", provider.samples.qmp, script.samples.qmp, floor.samples.qmp),
+          row("(c) scsi cdrom media change", provider.samples.media, script.samples.media, floor.samples.media),
         ],
       ),
     );

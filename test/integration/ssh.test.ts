@@ -7,7 +7,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LibvirtClient } from "../../provider/src/libvirt";
-import { bareDomainXml, removeDomain, uniqueName, virsh } from "../support/host";
+import { assertReadsWhatVirshReads, bareDomainXml, removeDomain, uniqueName, virsh } from "../support/host";
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -85,14 +85,7 @@ describe("ssh transport (qemu+ssh) against a loopback sshd", function () {
   const options = () => ({ sshOptions: [`UserKnownHostsFile=${path.join(dir, "known_hosts")}`, "StrictHostKeyChecking=yes"] });
 
   it("speaks RPC through ssh's stdio and reads what virsh reads", async () => {
-    const client = await LibvirtClient.connect(uri(), options());
-    try {
-      assert.match(await client.libVersion(), /^\d+\.\d+\.\d+$/);
-      const dom = await client.lookupDomain(name);
-      assert.equal((await client.domainXml(dom)).trim(), virsh("dumpxml", name).trim());
-    } finally {
-      await client.close();
-    }
+    await assertReadsWhatVirshReads(uri(), options(), name);
   });
 
   it("refuses a host whose key is not the known one, saying why", async () => {

@@ -1,7 +1,9 @@
 // What integration tests need from the host they run on: the real daemon, virsh to cross-check, unique names.
+import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { XMLBuilder } from "fast-xml-parser";
+import { ClientOptions, LibvirtClient } from "../../provider/src/libvirt";
 
 export const DOMAIN_TYPE_FILE = "/var/lib/pulumi-libvirt-live/domain-type";
 
@@ -67,4 +69,16 @@ export function removeDomain(name: string): void {
 
 export function makeImage(path: string, sizeMiB = 8, format: "raw" | "qcow2" = "raw"): void {
   execFileSync("qemu-img", ["create", "-q", "-f", format, path, `${sizeMiB}M`]);
+}
+
+/** Connects over `uri` and checks the client reads the same domain XML as virsh does; closes the client. */
+export async function assertReadsWhatVirshReads(uri: string, options: ClientOptions, domainName: string): Promise<void> {
+  const client = await LibvirtClient.connect(uri, options);
+  try {
+    assert.match(await client.libVersion(), /^\d+\.\d+\.\d+$/);
+    const dom = await client.lookupDomain(domainName);
+    assert.equal((await client.domainXml(dom)).trim(), virsh("dumpxml", domainName).trim());
+  } finally {
+    await client.close();
+  }
 }
