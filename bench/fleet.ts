@@ -17,7 +17,7 @@ import { create, Kind, read } from "../test/support/provider";
 import { cleanUpOnAnyExit } from "./cleanup";
 import { clientMsPerOp, disableProfile, enableProfile, profileTable, resetProfile } from "./profile";
 import { formatTable, libvirtdPid, median, processCpuMs, quiet } from "./stats";
-import { forgetSharedViews } from "../provider/src/resources/devices";
+import { forgetSharedViews } from "../provider/src/resources/domain-view";
 
 const SIZES = (process.env.BENCH_DOMAINS ?? "10,25,50").split(",").map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);

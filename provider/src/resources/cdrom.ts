@@ -11,15 +11,12 @@ import {
   attachXml,
   deviceHandlers,
   diskByAlias,
-  DomainView,
   findBlockById,
-  forgetSharedViews,
-  lookupOrNull,
   placeDevice,
   verifyLive,
-  viewLocked,
   xmlAttachPlan,
 } from "./devices";
+import { DomainView, forgetSharedViews, lookupOrNull, viewLocked } from "./domain-view";
 import { clientFor, ResourceError, ResourceHandlers } from "./handler";
 import type { CdromInputs } from "./inputs";
 import { withDomainLock } from "./locks";

@@ -1,6 +1,6 @@
 // Block-device mechanics shared by Disk and Cdrom: finding a device again by its alias, attaching and detaching
 // it through libvirt's XML or through QMP, and checking with query-block that QEMU really has what we asked.
-import { Affect, DomainRef, isNotFound, LibvirtClient, uuidToString } from "../libvirt";
+import { Affect, DomainRef, LibvirtClient, uuidToString } from "../libvirt";
 import { buildDiskXml, DiskBus, DiskSpec, ParsedDisk } from "../vocab/disk-xml";
 import { pickFreeDriveUnit, pickFreeTarget, usbControllerPorts } from "../vocab/disk-placement";
 import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
@@ -11,75 +11,8 @@ import { attachesLive, changedInputs, classifyAttach, classifyField } from "./cl
 import { clientFor, DiffResult, planDiff, ResourceError } from "./handler";
 import { inputFields } from "./validate";
 import { withDomainLock } from "./locks";
-import { stateName } from "./domain-state";
+import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForRead, viewLocked } from "./domain-view";
 import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
-
-export interface DomainView {
-  dom: DomainRef;
-  uuid: string;
-  running: boolean;
-  live: ParsedDomain | null;
-  config: ParsedDomain;
-  /** QEMU's block devices (query-block), asked once per view and only when needed. */
-  blocks(): Promise<BlockDeviceInfo[]>;
-  /** Autostart flag and state name, asked once per view and only when needed. */
-  lifecycle(): Promise<{ autostart: boolean; state: string }>;
-}
-
-/**
- * The domain as it is now, or null when it no longer exists. `prefetch` asks for the block devices and the
- * lifecycle alongside the XML instead of after it, for callers that will need them anyway (refresh reads).
- */
-export async function viewDomain(client: LibvirtClient, ref: string, options: { prefetch?: boolean } = {}): Promise<DomainView | null> {
-  const dom = await lookupOrNull(client, ref);
-  if (!dom) return null;
-  const running = dom.id !== -1;
-  const blocks = once(() => (running ? blockDevices(client, dom) : Promise.resolve([])));
-  const lifecycle = once(async () => {
-    const [autostart, state] = await Promise.all([client.getAutostart(dom), stateName(client, dom)]);
-    return { autostart, state };
-  });
-  if (options.prefetch) {
-    // A failure surfaces to whoever awaits it.
-    blocks().catch(() => undefined);
-    lifecycle().catch(() => undefined);
-  }
-  const [config, live] = await Promise.all([
-    client.domainXml(dom, { inactive: true }).then(parseDomainXml),
-    running ? client.domainXml(dom).then(parseDomainXml) : Promise.resolve(null),
-  ]);
-  return { dom, uuid: uuidToString(dom.uuid), running, live, config, blocks, lifecycle };
-}
-
-/** The first call runs `ask`; every call gets its promise. */
-function once<T>(ask: () => Promise<T>): () => Promise<T> {
-  let asked: Promise<T> | undefined;
-  return () => (asked ??= ask());
-}
-
-/**
- * Reads during a refresh come for every device of a domain at once: they share one view of it (XML and
- * query-block) for a moment instead of each asking again. Any change this process makes drops the shared view.
- * A refresh read prefetches what reads need; a preview note (`prefetch: false`) needs only the XML, and a
- * query-block it did not need would hold the domain's job just when the create that follows wants it.
- */
-const SHARED_VIEW_MS = 500;
-const sharedViews = new Map<string, { at: number; view: Promise<DomainView | null> }>();
-
-export function viewDomainForRead(client: LibvirtClient, ref: string, options = { prefetch: true }): Promise<DomainView | null> {
-  const key = `${client.uri.uri}\0${ref}`;
-  const hit = sharedViews.get(key);
-  if (hit && Date.now() - hit.at < SHARED_VIEW_MS) return hit.view;
-  const view = viewDomain(client, ref, options);
-  sharedViews.set(key, { at: Date.now(), view });
-  view.catch(() => sharedViews.delete(key));
-  return view;
-}
-
-/** After a change: the next read sees the domain as it is now. */
-export function forgetSharedViews(): void {
-  sharedViews.clear();
-}
 
 export function diskByAlias(domain: ParsedDomain | null, alias: string): ParsedDisk | undefined {
   return domain?.disks.find((d) => d.alias === alias);
@@ -382,18 +315,6 @@ export async function createDevice<O>(
     if (!outs) throw new Error("the device is not on the domain after the attach");
     return { uuid, outs };
   });
-}
-
-/** The domain by name or uuid, or null when there is none. */
-export async function lookupOrNull(client: LibvirtClient, ref: string): Promise<DomainRef | null> {
-  return client.lookupDomain(ref).catch((error) => (isNotFound(error) ? null : Promise.reject(error)));
-}
-
-/** A view taken under the domain's lock: the domain was there a moment ago, so its absence now is an error. */
-export async function viewLocked(client: LibvirtClient, uuid: string): Promise<DomainView> {
-  const view = await viewDomain(client, uuid);
-  if (!view) throw new Error(`domain ${uuid} vanished while its devices were being changed`);
-  return view;
 }
 
 /** Detaches (waiting for the guest to let go) under the domain's lock; a gone domain means nothing to do. */

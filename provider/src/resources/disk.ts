@@ -9,14 +9,13 @@ import {
   attachXml,
   deviceHandlers,
   diskByAlias,
-  DomainView,
   findBlockById,
   LiveBlock,
   liveBlockOf,
   placeDevice,
-  viewDomain,
   xmlAttachPlan,
 } from "./devices";
+import { DomainView, viewDomain } from "./domain-view";
 import { clientFor, ResourceHandlers } from "./handler";
 import type { DiskInputs } from "./inputs";
 

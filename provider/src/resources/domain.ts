@@ -10,7 +10,7 @@ import { clientFor, planDiff, ResourceError, ResourceHandlers } from "./handler"
 import { inputFields } from "./validate";
 import type { DomainInputs } from "./inputs";
 import { waitForAgent } from "./agent";
-import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForRead } from "./devices";
+import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForRead } from "./domain-view";
 import { stopDomain } from "./domain-state";
 import { defaultUri } from "../libvirt/pool";
 
