@@ -243,15 +243,19 @@ export async function detachQmp(client: LibvirtClient, view: DomainView, id: str
     // QEMU says DEVICE_DELETED when the guest has let go and the device is finalized; that ends the wait at once.
     // query-block stays the judge (the event is lost if the connection drops mid-wait).
     const deleted = latch();
-    const unsubscribe = await client.onQemuMonitorEvent(view.dom, "DEVICE_DELETED", (e) => {
-      if ((e.details as { device?: string } | null)?.device === id) deleted.fire();
-    });
+    // A daemon whose access rules refuse event subscriptions still gets the detach, polled at the quick default pace.
+    const unsubscribe = await client
+      .onQemuMonitorEvent(view.dom, "DEVICE_DELETED", (e) => {
+        if ((e.details as { device?: string } | null)?.device === id) deleted.fire();
+      })
+      .catch(() => null);
+    const pace = unsubscribe ? { ...EVENT_WOKEN, wake: deleted.fired } : {};
     let gone: boolean;
     try {
       await qmp(client, view.dom, deviceDel(id));
-      gone = await pollUntil(async () => (await findLiveBlock(client, view.dom, id))?.qdevId !== id, { timeoutMs: timeoutSeconds * 1000, ...EVENT_WOKEN, wake: deleted.fired });
+      gone = await pollUntil(async () => (await findLiveBlock(client, view.dom, id))?.qdevId !== id, { timeoutMs: timeoutSeconds * 1000, ...pace });
     } finally {
-      unsubscribe();
+      unsubscribe?.();
     }
     if (!gone) {
       throw new Error(`the guest did not release ${id} within ${timeoutSeconds} s; it stays attached and in the stack: retry the delete when the guest responds`);
