@@ -130,13 +130,14 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
       forgetSharedViews();
       const outs = await withDomainLock(uuidToString(dom.uuid), async () => {
         const view = await viewLocked(client, uuidToString(dom.uuid));
-        if (olds.inserted !== media || olds.media !== media) {
+        const changing = olds.inserted !== media || olds.media !== media;
+        if (changing) {
           if (news.via === "qmp") await changeMediaQmp(client, view, olds.alias, media);
           else await changeMediaXml(client, view, olds, media);
         }
-        // One read-back: QEMU must show the new medium, and it gives the outputs.
+        // One read-back: after a change QEMU must show the new medium; it also gives the outputs.
         const after = await viewLocked(client, view.uuid);
-        if (after.running) await verifyLive(after, olds.alias, { file: media, readonly: true });
+        if (changing && after.running) await verifyLive(after, olds.alias, { file: media, readonly: true });
         return observe(after, { ...news, target: olds.target }, olds.alias);
       });
       return { outs: outs ?? { ...olds, ...news, target: olds.target } };
