@@ -251,6 +251,12 @@ describe("resources against the real daemon", function () {
       assert.equal((await diff("Cdrom", cd.id, refreshed.props, { ...base, media: first })).changes, true);
       outs = await update("Cdrom", cd.id, refreshed.props, { ...base, media: first });
       assert.equal(blockById(vmName, cd.outs.alias).inserted.file, first);
+      // Ejected again, and then an update of another field without a refresh first: it succeeds, changes no
+      // medium, and reports what QEMU has.
+      virsh("qemu-monitor-command", vmName, JSON.stringify({ execute: "eject", arguments: { id: cd.outs.alias, force: true } }));
+      outs = await update("Cdrom", cd.id, outs, { ...base, media: first, detachTimeoutSeconds: 7 });
+      assert.equal(outs.detachTimeoutSeconds, 7);
+      assert.equal(outs.inserted, null);
       await remove("Cdrom", cd.id, outs);
     });
 
