@@ -3,6 +3,7 @@
 // guest-exec-status is polled until `exited` is true.
 
 import { ProtocolShapeError, SpecError } from "./errors";
+import { commandName, isRecord, returnOf } from "./json-reply";
 import type { QmpCommand } from "./qmp";
 
 export function guestPing(): QmpCommand<"guest-ping"> {
@@ -84,30 +85,10 @@ export class AgentError extends Error {
   }
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /** The `return` of an agent reply (JSON text or parsed); an `error` reply throws AgentError. */
 export function parseAgentReply(reply: string | unknown, command: string | QmpCommand): unknown {
-  const name = typeof command === "string" ? command : command.execute;
-  let value = reply;
-  if (typeof reply === "string") {
-    try {
-      value = JSON.parse(reply) as unknown;
-    } catch {
-      throw new ProtocolShapeError(name, `agent reply is not JSON: ${reply.slice(0, 200)}`);
-    }
-  }
-  if (!isRecord(value)) throw new ProtocolShapeError(name, "agent reply is not a JSON object");
-  if ("error" in value) {
-    const error = value["error"];
-    const errorClass = isRecord(error) && typeof error["class"] === "string" ? error["class"] : "GenericError";
-    const desc = isRecord(error) && typeof error["desc"] === "string" ? error["desc"] : JSON.stringify(error);
-    throw new AgentError(name, errorClass, desc);
-  }
-  if (!("return" in value)) throw new ProtocolShapeError(name, "agent reply has neither return nor error");
-  return value["return"];
+  const name = commandName(command);
+  return returnOf(reply, name, "agent reply", (errorClass, desc) => new AgentError(name, errorClass, desc));
 }
 
 /**

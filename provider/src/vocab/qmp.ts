@@ -2,7 +2,8 @@
 // reading the truth about block devices. Argument names and value types follow QEMU 7.2's schema:
 // since QEMU 6.2 device_add checks JSON types, so ports are strings and scsi-id/lun/bootindex numbers.
 
-import { ProtocolShapeError, SpecError } from "./errors";
+import { SpecError } from "./errors";
+import { commandName, returnOf } from "./json-reply";
 import { assertNodeName, assertQemuId, blockNodeNames } from "./qmp-names";
 
 /** One QMP command: what is sent as `{"execute": …, "arguments": …}`. */
@@ -29,37 +30,13 @@ export class QmpError extends Error {
   }
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function commandName(command: string | QmpCommand): string {
-  return typeof command === "string" ? command : command.execute;
-}
-
 /**
  * The `return` value of a reply (libvirt's monitor command hands back QEMU's whole reply as JSON
  * text). A reply carrying `error` throws QmpError; anything else malformed throws ProtocolShapeError.
  */
 export function parseQmpReply(reply: string | unknown, command: string | QmpCommand): unknown {
   const name = commandName(command);
-  let value = reply;
-  if (typeof reply === "string") {
-    try {
-      value = JSON.parse(reply) as unknown;
-    } catch {
-      throw new ProtocolShapeError(name, `reply is not JSON: ${reply.slice(0, 200)}`);
-    }
-  }
-  if (!isRecord(value)) throw new ProtocolShapeError(name, "reply is not a JSON object");
-  if ("error" in value) {
-    const error = value["error"];
-    const errorClass = isRecord(error) && typeof error["class"] === "string" ? error["class"] : "GenericError";
-    const desc = isRecord(error) && typeof error["desc"] === "string" ? error["desc"] : JSON.stringify(error);
-    throw new QmpError(name, errorClass, desc);
-  }
-  if (!("return" in value)) throw new ProtocolShapeError(name, "reply has neither return nor error");
-  return value["return"];
+  return returnOf(reply, name, "reply", (errorClass, desc) => new QmpError(name, errorClass, desc));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 // "/machine/peripheral/<id>/<id>.0/legacy[0]" for usb-storage. `qdevId` is that <id> in all cases.
 
 import { ProtocolShapeError } from "./errors";
+import { isRecord } from "./json-reply";
 
 export interface BlockInserted {
   /** Plain path of the top image; json:{…} pseudo-filenames are resolved to the file underneath. */
@@ -39,10 +40,6 @@ export interface BlockDeviceInfo {
 
 const COMMAND = "query-block";
 const PERIPHERAL = "/machine/peripheral/";
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 /** The device id a qdev field belongs to; null for anonymous devices. */
 export function qdevIdFromPath(qdev: string): string | null {
