@@ -40,30 +40,16 @@ export function programSource(prefix: string, o: ProgramOptions): string {
     `exports.disks = { data: { target: dataDisk.target, alias: dataDisk.alias, live: dataDisk.live } };`,
     `exports.cdroms = { tools: { target: tools.target, alias: tools.alias, inserted: tools.inserted } };`,
   ];
-  if (o.qmpDisk ?? true) {
-    lines.push(
-      `const scratch = new virt.Volume("scratch", { name: ${j(prefix + "scratch.img")}, format: "raw", capacityBytes: 16 * MiB });`,
-      `const scratchDisk = new virt.Disk("scratch", { domain: vm.name, source: scratch.path, bus: "usb", via: "qmp" });`,
-      `exports.volumes.scratch = scratch.path;`,
-      `exports.disks.scratch = { target: scratchDisk.target, alias: scratchDisk.alias, live: scratchDisk.live };`,
-    );
-  }
-  if (o.extraDisk) {
-    lines.push(
-      `const extra = new virt.Volume("extra", { name: ${j(prefix + "extra.img")}, format: "raw", capacityBytes: 8 * MiB });`,
-      `const extraDisk = new virt.Disk("extra", { domain: vm.name, source: extra.path, bus: "scsi" });`,
-      `exports.volumes.extra = extra.path;`,
-      `exports.disks.extra = { target: extraDisk.target, alias: extraDisk.alias, live: extraDisk.live };`,
-    );
-  }
-  if (o.lateDisk) {
-    lines.push(
-      `const late = new virt.Volume("late", { name: ${j(prefix + "late.img")}, format: "raw", capacityBytes: 8 * MiB });`,
-      `const lateDisk = new virt.Disk("late", { domain: vm.name, source: late.path, bus: "virtio" });`,
-      `exports.volumes.late = late.path;`,
-      `exports.disks.late = { target: lateDisk.target, alias: lateDisk.alias, live: lateDisk.live };`,
-    );
-  }
+  /** A raw Volume and the Disk that attaches it, both named `name`, with their outputs exported. */
+  const rawDisk = (name: string, mib: number, disk: string) => [
+    `const ${name} = new virt.Volume(${j(name)}, { name: ${j(prefix + name + ".img")}, format: "raw", capacityBytes: ${mib} * MiB });`,
+    `const ${name}Disk = new virt.Disk(${j(name)}, { domain: vm.name, source: ${name}.path, ${disk} });`,
+    `exports.volumes.${name} = ${name}.path;`,
+    `exports.disks.${name} = { target: ${name}Disk.target, alias: ${name}Disk.alias, live: ${name}Disk.live };`,
+  ];
+  if (o.qmpDisk ?? true) lines.push(...rawDisk("scratch", 16, `bus: "usb", via: "qmp"`));
+  if (o.extraDisk) lines.push(...rawDisk("extra", 8, `bus: "scsi"`));
+  if (o.lateDisk) lines.push(...rawDisk("late", 8, `bus: "virtio"`));
   if (o.usbMedia) {
     lines.push(
       `const usbcd = new virt.Cdrom("usbcd", { domain: vm.name, bus: "usb", media: media[${j(o.usbMedia)}] });`,
