@@ -16,7 +16,7 @@ import {
   verifyLive,
   xmlAttachPlan,
 } from "./devices";
-import { DomainView, forgetSharedViews, lookupOrNull, viewLocked } from "./domain-view";
+import { DomainView, forgetSharedViews, freshView, lookupOrNull } from "./domain-view";
 import { clientFor, ResourceError, ResourceHandlers } from "./handler";
 import type { CdromInputs } from "./inputs";
 import { withDomainLock } from "./locks";
@@ -129,14 +129,14 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
       if (!dom) throw new Error(`domain "${news.domain}" not found`);
       forgetSharedViews();
       const outs = await withDomainLock(uuidToString(dom.uuid), async () => {
-        const view = await viewLocked(client, uuidToString(dom.uuid));
+        const view = await freshView(client, dom);
         const changing = olds.inserted !== media || olds.media !== media;
         if (changing) {
           if (news.via === "qmp") await changeMediaQmp(client, view, olds.alias, media);
           else await changeMediaXml(client, view, olds, media);
         }
         // One read-back: after a change QEMU must show the new medium; it also gives the outputs.
-        const after = await viewLocked(client, view.uuid);
+        const after = await freshView(client, dom);
         if (changing && after.running) await verifyLive(after, olds.alias, { file: media, readonly: true });
         return observe(after, { ...news, target: olds.target }, olds.alias);
       });

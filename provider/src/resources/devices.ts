@@ -11,7 +11,7 @@ import { attachesLive, changedInputs, classifyAttach, classifyField } from "./cl
 import { clientFor, DiffResult, planDiff, ResourceError } from "./handler";
 import { inputFields } from "./validate";
 import { withDomainLock } from "./locks";
-import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForRead, viewLocked } from "./domain-view";
+import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForRead, freshView } from "./domain-view";
 import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
 
 export function diskByAlias(domain: ParsedDomain | null, alias: string): ParsedDisk | undefined {
@@ -312,8 +312,8 @@ export async function createDevice<O>(
   const uuid = uuidToString(dom.uuid);
   forgetSharedViews();
   return withDomainLock(uuid, async () => {
-    await steps.attach(await viewLocked(client, uuid));
-    const after = await viewLocked(client, uuid);
+    await steps.attach(await freshView(client, dom));
+    const after = await freshView(client, dom);
     await steps.verify(after);
     const outs = await steps.observe(after);
     if (!outs) throw new Error("the device is not on the domain after the attach");
@@ -328,7 +328,7 @@ export async function deleteDevice(client: LibvirtClient, record: DeviceRecord):
   const uuid = uuidToString(dom.uuid);
   forgetSharedViews();
   await withDomainLock(uuid, async () => {
-    const fresh = await viewLocked(client, uuid);
+    const fresh = await freshView(client, dom);
     if (record.via === "qmp") {
       if (fresh.running) await detachQmp(client, fresh, record.alias, record.detachTimeoutSeconds);
     } else {

@@ -78,9 +78,9 @@ export async function lookupOrNull(client: LibvirtClient, ref: string): Promise<
   return client.lookupDomain(ref).catch((error) => (isNotFound(error) ? null : Promise.reject(error)));
 }
 
-/** A view taken under the domain's lock: the domain was there a moment ago, so its absence now is an error. */
-export async function viewLocked(client: LibvirtClient, uuid: string): Promise<DomainView> {
-  const view = await viewDomain(client, uuid);
-  if (!view) throw new Error(`domain ${uuid} vanished while its devices were being changed`);
+/** The view of a domain that was there a moment ago (being changed): its absence now is an error. */
+export async function freshView(client: LibvirtClient, dom: DomainRef): Promise<DomainView> {
+  const view = await viewDomain(client, uuidToString(dom.uuid));
+  if (!view) throw new Error(`domain ${dom.name} vanished while it was being changed`);
   return view;
 }

@@ -1,7 +1,7 @@
 // Domain: a libvirt/QEMU virtual machine, defined persistently and started when `running`. Memory and vcpus
 // within their maximums change live; what QEMU reads only at start goes to the config (pendingRestart) or,
 // with restart: "allow", through a shutdown and start.
-import { Affect, DomainRef, isNotFound, LibvirtClient, UndefineFlags, uuidToString } from "../libvirt";
+import { Affect, isNotFound, UndefineFlags, uuidToString } from "../libvirt";
 import { diskSpecFromParsed } from "../vocab/disk-xml";
 import { buildDomainXml, DomainDiskSpec, DomainSpec, parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
 import { changedInputs, Classified, classifyField, overall, ResourceKind, Situation } from "./classify";
@@ -10,7 +10,7 @@ import { clientFor, planDiff, ResourceError, ResourceHandlers } from "./handler"
 import { inputFields } from "./validate";
 import type { DomainInputs } from "./inputs";
 import { waitForAgent } from "./agent";
-import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForRead } from "./domain-view";
+import { DomainView, forgetSharedViews, freshView, lookupOrNull, viewDomainForRead } from "./domain-view";
 import { stopDomain } from "./domain-state";
 import { defaultUri } from "../libvirt/pool";
 
@@ -112,12 +112,6 @@ async function observe(view: DomainView, recorded: DomainInputs): Promise<Domain
     pendingRestart: live !== null && configDiffersFromLive(live, config),
     liveMemoryMiB: live ? Math.round((live.memoryKiB ?? 0) / MIB) : null,
   };
-}
-
-async function freshView(client: LibvirtClient, dom: DomainRef): Promise<DomainView> {
-  const view = await viewDomain(client, uuidToString(dom.uuid));
-  if (!view) throw new Error(`domain ${dom.name} vanished while it was being changed`);
-  return view;
 }
 
 function situation(olds: DomainOutputs, news: DomainInputs): Situation {
