@@ -21,6 +21,26 @@ function resourceArgs(kind: ResourceKindName, name: string, props: pulumi.Inputs
   return [providerShim(kind), name, props, opts, TYPE_MODULE, kind] as const;
 }
 
+/**
+ * The URN this resource will have: project, stack, parents' types and name. Devices are named after it, so two
+ * stacks (or projects) that both declare `Disk("data")` on one domain never find each other's device.
+ */
+function ownerUrn(kind: ResourceKindName, name: string, opts?: pulumi.CustomResourceOptions): pulumi.Input<string> {
+  return pulumi.createUrn(name, `pulumi-nodejs:dynamic/${TYPE_MODULE}:${kind}`, opts?.parent);
+}
+
+/**
+ * Dynamic providers cannot be imported: the engine's read gets no provider and the host crashes with
+ * "code must be a string". Say what works instead, before the engine is asked.
+ */
+function refuseImport(kind: "Domain" | "Volume", name: string, opts?: pulumi.CustomResourceOptions): void {
+  if (opts?.import === undefined) return;
+  throw new Error(
+    `${kind} ${name}: the "import" resource option does not work for pulumi-libvirt-live resources (Pulumi cannot import into dynamic providers); ` +
+      `set adopt: true in the ${kind}'s arguments instead, and the existing ${kind === "Domain" ? "domain" : "volume"} of that name is taken over at the next up`,
+  );
+}
+
 /** What QEMU reports for an attached disk (query-block). */
 export type { LiveBlock } from "../../provider/src/resources/devices";
 
@@ -33,6 +53,7 @@ export class Volume extends pulumi.dynamic.Resource {
   declare readonly name: pulumi.Output<string>;
 
   constructor(name: string, args: VolumeArgs, opts?: pulumi.CustomResourceOptions) {
+    refuseImport("Volume", name, opts);
     super(...resourceArgs("Volume", name, withOutputs(args, ["path", "key", "allocationBytes"]), opts));
   }
 }
@@ -49,6 +70,7 @@ export class Domain extends pulumi.dynamic.Resource {
   declare readonly liveMemoryMiB: pulumi.Output<number | null>;
 
   constructor(name: string, args: DomainArgs, opts?: pulumi.CustomResourceOptions) {
+    refuseImport("Domain", name, opts);
     super(...resourceArgs("Domain", name, withOutputs(args, ["uuid", "domainId", "state", "pendingRestart", "liveMemoryMiB"]), opts));
   }
 }
@@ -60,7 +82,7 @@ export class Disk extends pulumi.dynamic.Resource {
   declare readonly live: pulumi.Output<LiveBlock | null>;
 
   constructor(name: string, args: DiskArgs, opts?: pulumi.CustomResourceOptions) {
-    super(...resourceArgs("Disk", name, withOutputs({ resourceName: name, ...args }, ["target", "alias", "live"]), opts));
+    super(...resourceArgs("Disk", name, withOutputs({ resourceName: name, owner: ownerUrn("Disk", name, opts), ...args }, ["target", "alias", "live"]), opts));
   }
 }
 
@@ -72,7 +94,7 @@ export class Cdrom extends pulumi.dynamic.Resource {
   declare readonly inserted: pulumi.Output<string | null>;
 
   constructor(name: string, args: CdromArgs, opts?: pulumi.CustomResourceOptions) {
-    super(...resourceArgs("Cdrom", name, withOutputs({ resourceName: name, ...args }, ["target", "alias", "inserted"]), opts));
+    super(...resourceArgs("Cdrom", name, withOutputs({ resourceName: name, owner: ownerUrn("Cdrom", name, opts), ...args }, ["target", "alias", "inserted"]), opts));
   }
 }
 

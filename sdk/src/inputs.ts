@@ -35,6 +35,10 @@ export interface VolumeArgs {
    * Create the volume as a copy-on-write overlay of this image (qcow2 volumes only). Changing it replaces the volume.
    */
   backingStore?: pulumi.Input<BackingStoreArgs>;
+  /**
+   * Take over an existing volume of this `name` in `pool` instead of failing with "already exists". Its format and backing store must match the inputs; a larger `capacityBytes` grows it. From then on the volume is managed by this stack and deleted with it. Default: false.
+   */
+  adopt?: pulumi.Input<boolean>;
 }
 
 /**
@@ -124,6 +128,14 @@ export interface DomainArgs {
    * When set, create and start wait up to this many seconds until the QEMU guest agent answers guest-ping, so GuestExec and other resources can depend on the domain. Needs guestAgent and a guest that runs qemu-ga.
    */
   waitForAgentSeconds?: pulumi.Input<number>;
+  /**
+   * q35 only: PCIe root ports kept free for hot-plugged PCI devices (virtio Disks), 0-32. Default 8. Preview counts the free ones before it promises a live virtio attach; a change applies at the next boot.
+   */
+  hotplugSlots?: pulumi.Input<number>;
+  /**
+   * Take over an existing domain of this `name` instead of failing with "already exists" (dynamic providers cannot `pulumi import`). Only what the inputs say is changed, classified like any update (a matching running domain is adopted with no restart); from then on the domain is managed by this stack and deleted with it. Default: false.
+   */
+  adopt?: pulumi.Input<boolean>;
 }
 
 /**
@@ -135,9 +147,13 @@ export interface DiskArgs {
    */
   uri?: pulumi.Input<string>;
   /**
-   * The Pulumi resource name, set by the SDK. Device names (libvirt alias, QMP id) derive from it, so an interrupted create finds its device again instead of adding a second one.
+   * The Pulumi resource name, set by the SDK. Kept in the device's name so a reader of the domain XML can tell which resource holds it.
    */
   resourceName?: pulumi.Input<string>;
+  /**
+   * The resource's Pulumi URN, set by the SDK. Device names (libvirt alias, QMP id and node names) derive from it, so two stacks (or projects) never find, change or remove each other's devices, and an interrupted create finds its own device again instead of adding a second one.
+   */
+  owner?: pulumi.Input<string>;
   /**
    * The domain to attach to: its name or UUID (usually `vm.name`).
    */
@@ -199,9 +215,13 @@ export interface CdromArgs {
    */
   uri?: pulumi.Input<string>;
   /**
-   * The Pulumi resource name, set by the SDK. Device names (libvirt alias, QMP id) derive from it, so an interrupted create finds its device again instead of adding a second one.
+   * The Pulumi resource name, set by the SDK. Kept in the device's name so a reader of the domain XML can tell which resource holds it.
    */
   resourceName?: pulumi.Input<string>;
+  /**
+   * The resource's Pulumi URN, set by the SDK. Device names (libvirt alias, QMP id and node names) derive from it, so two stacks (or projects) never find, change or remove each other's devices, and an interrupted create finds its own device again instead of adding a second one.
+   */
+  owner?: pulumi.Input<string>;
   /**
    * The domain to attach to: its name or UUID (usually `vm.name`).
    */

@@ -42,6 +42,7 @@ type Values = object;
 const get = (v: Values, k: string): unknown => (v as Record<string, unknown>)[k];
 
 function volumeField(field: string, olds: Values, news: Values): Classified {
+  if (field === "adopt") return live(field, "no change to the volume itself");
   if (field === "capacityBytes") {
     return Number(get(news, "capacityBytes")) >= Number(get(olds, "capacityBytes"))
       ? live(field, "volume grows in place")
@@ -73,8 +74,11 @@ function domainField(field: string, olds: Values, news: Values, s: Situation): C
     case "shutdownTimeoutSeconds":
     case "restart":
     case "waitForAgentSeconds":
+    case "adopt":
     case "uri":
       return live(field, "no change to the machine itself");
+    case "hotplugSlots":
+      return deferred(field, "PCIe root ports are created at start", s);
     default:
       return deferred(field, `${field} is read by QEMU at start`, s);
   }
@@ -182,8 +186,11 @@ export function changedFields(olds: Values, news: Values, fields: readonly strin
   return fields.filter((f) => canonical(get(olds, f)) !== canonical(get(news, f)));
 }
 
-/** Inputs that name the resource rather than configure it (the SDK sets resourceName): never compared. */
-export const NOT_COMPARED: ReadonlySet<string> = new Set(["resourceName"]);
+/**
+ * Inputs that name the resource rather than configure it (the SDK sets resourceName and owner): never compared.
+ * A device keeps the name it was created with, so a stack made before devices carried their owner keeps working.
+ */
+export const NOT_COMPARED: ReadonlySet<string> = new Set(["resourceName", "owner"]);
 
 /**
  * Fields the provider picks at create when the program leaves them out: then an absent new value means

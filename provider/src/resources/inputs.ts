@@ -33,6 +33,10 @@ export interface VolumeInputs {
    * Create the volume as a copy-on-write overlay of this image (qcow2 volumes only). Changing it replaces the volume.
    */
   backingStore?: BackingStoreInputs;
+  /**
+   * Take over an existing volume of this `name` in `pool` instead of failing with "already exists". Its format and backing store must match the inputs; a larger `capacityBytes` grows it. From then on the volume is managed by this stack and deleted with it. Default: false.
+   */
+  adopt?: boolean;
 }
 
 /**
@@ -122,6 +126,14 @@ export interface DomainInputs {
    * When set, create and start wait up to this many seconds until the QEMU guest agent answers guest-ping, so GuestExec and other resources can depend on the domain. Needs guestAgent and a guest that runs qemu-ga.
    */
   waitForAgentSeconds?: number;
+  /**
+   * q35 only: PCIe root ports kept free for hot-plugged PCI devices (virtio Disks), 0-32. Default 8. Preview counts the free ones before it promises a live virtio attach; a change applies at the next boot.
+   */
+  hotplugSlots?: number;
+  /**
+   * Take over an existing domain of this `name` instead of failing with "already exists" (dynamic providers cannot `pulumi import`). Only what the inputs say is changed, classified like any update (a matching running domain is adopted with no restart); from then on the domain is managed by this stack and deleted with it. Default: false.
+   */
+  adopt?: boolean;
 }
 
 /**
@@ -133,9 +145,13 @@ export interface DiskInputs {
    */
   uri?: string;
   /**
-   * The Pulumi resource name, set by the SDK. Device names (libvirt alias, QMP id) derive from it, so an interrupted create finds its device again instead of adding a second one.
+   * The Pulumi resource name, set by the SDK. Kept in the device's name so a reader of the domain XML can tell which resource holds it.
    */
   resourceName?: string;
+  /**
+   * The resource's Pulumi URN, set by the SDK. Device names (libvirt alias, QMP id and node names) derive from it, so two stacks (or projects) never find, change or remove each other's devices, and an interrupted create finds its own device again instead of adding a second one.
+   */
+  owner?: string;
   /**
    * The domain to attach to: its name or UUID (usually `vm.name`).
    */
@@ -197,9 +213,13 @@ export interface CdromInputs {
    */
   uri?: string;
   /**
-   * The Pulumi resource name, set by the SDK. Device names (libvirt alias, QMP id) derive from it, so an interrupted create finds its device again instead of adding a second one.
+   * The Pulumi resource name, set by the SDK. Kept in the device's name so a reader of the domain XML can tell which resource holds it.
    */
   resourceName?: string;
+  /**
+   * The resource's Pulumi URN, set by the SDK. Device names (libvirt alias, QMP id and node names) derive from it, so two stacks (or projects) never find, change or remove each other's devices, and an interrupted create finds its own device again instead of adding a second one.
+   */
+  owner?: string;
   /**
    * The domain to attach to: its name or UUID (usually `vm.name`).
    */
