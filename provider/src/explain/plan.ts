@@ -44,6 +44,12 @@ export interface ExplainedResource {
   operation: string;
   /** Domains: whether the recorded state says the domain runs; null without a recorded state. */
   running: boolean | null;
+  /**
+   * The domains the change touches: a Domain's own name, a device's or GuestExec's `domain`, the domains whose
+   * disks name a Volume's path in this plan (none when the plan does not show them). UNKNOWN_DOMAIN for a
+   * value known only after apply.
+   */
+  domains: string[];
   changes: ExplainedChange[];
 }
 
@@ -272,6 +278,66 @@ function situationFor(kind: ResourceKind, olds: Props, news: Props, domains: Map
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// which domains a change touches
+
+/** How a domain known only after apply reads in the Domain column. */
+export const UNKNOWN_DOMAIN = "(unknown)";
+
+function domainOf(value: unknown): string | null {
+  if (containsUnknown(value)) return UNKNOWN_DOMAIN;
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
+/** Every state of a step the plan prints: the new inputs, then the recorded inputs and outputs. */
+function statesOf(step: MergedStep): Props[] {
+  return [step.newState?.inputs, step.oldState?.inputs, step.oldState?.outputs].filter((v): v is Props => v !== undefined);
+}
+
+/** The files a resource's state attaches to a domain: a Disk's source, a Cdrom's media, a Domain's inline disks. */
+function filesOf(kind: ResourceKind, values: Props): unknown[] {
+  switch (kind) {
+    case "Disk":
+      return [values.source];
+    case "Cdrom":
+      return [values.media];
+    case "Domain":
+      return Array.isArray(values.disks) ? values.disks.map((d) => (isObject(d) ? d.source : undefined)) : [];
+    default:
+      return [];
+  }
+}
+
+/**
+ * The domains whose disks name each file, as far as the plan shows them: a Volume's Disk appears only when it
+ * changes too, or with --show-sames. Values known only after apply tie nothing to a file.
+ */
+function fileUsers(steps: MergedStep[]): Map<string, Set<string>> {
+  const users = new Map<string, Set<string>>();
+  for (const step of steps) {
+    for (const values of statesOf(step)) {
+      const domain = domainOf(step.kind === "Domain" ? values.name : values.domain);
+      if (domain === null || domain === UNKNOWN_DOMAIN) continue;
+      for (const file of filesOf(step.kind, values)) {
+        if (typeof file !== "string" || containsUnknown(file)) continue;
+        users.set(file, (users.get(file) ?? new Set()).add(domain));
+      }
+    }
+  }
+  return users;
+}
+
+/** New value first: a rename or a move to another domain touches both, the one it goes to and the one it leaves. */
+function domainsOf(step: MergedStep, users: Map<string, Set<string>>): string[] {
+  if (step.kind === "Volume") {
+    const path = field(step.oldState?.outputs, "path");
+    return typeof path === "string" ? [...(users.get(path) ?? [])].sort() : [];
+  }
+  const key = step.kind === "Domain" ? "name" : "domain";
+  const named = statesOf(step).map((values) => domainOf(values[key]));
+  return [...new Set(named.filter((d): d is string => d !== null))];
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // one step per resource
 
 /** Sub-steps of a replacement: shown only with --show-replacement-steps, folded into one "replace". */
@@ -375,7 +441,7 @@ function explainChanges(step: MergedStep, domains: Map<string, DomainFacts>): Ex
   return changes;
 }
 
-function explainStep(step: MergedStep, domains: Map<string, DomainFacts>): ExplainedResource {
+function explainStep(step: MergedStep, domains: Map<string, DomainFacts>, users: Map<string, Set<string>>): ExplainedResource {
   const olds = olderValues(step.oldState);
   let changes: ExplainedChange[];
   switch (step.op) {
@@ -398,6 +464,7 @@ function explainStep(step: MergedStep, domains: Map<string, DomainFacts>): Expla
     kind: step.kind,
     operation: step.op,
     running: step.kind === "Domain" ? recordedRunning(step.oldState?.outputs) : null,
+    domains: domainsOf(step, users),
     changes,
   };
 }
@@ -406,6 +473,7 @@ function explainStep(step: MergedStep, domains: Map<string, DomainFacts>): Expla
 export function explainPlan(preview: Preview): ExplainedPlan {
   const ours = mergeSteps(preview.steps);
   const domains = domainFacts(ours);
+  const users = fileUsers(ours);
   const others: Record<string, number> = {};
   const ourUrns = new Set(ours.map((s) => s.urn));
   const counted = new Set<string>();
@@ -417,7 +485,7 @@ export function explainPlan(preview: Preview): ExplainedPlan {
     others[op] = (others[op] ?? 0) + 1;
   }
   return {
-    resources: ours.map((s) => explainStep(s, domains)),
+    resources: ours.map((s) => explainStep(s, domains, users)),
     others,
     errors: preview.diagnostics.filter((d) => d.severity === "error").length,
   };

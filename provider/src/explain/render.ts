@@ -5,7 +5,7 @@ import { canonical } from "../resources/classify";
 import { containsUnknown } from "../resources/validate";
 import type { ExplainClass, ExplainedChange, ExplainedPlan, ExplainedResource } from "./plan";
 
-const HEADER = ["Resource", "Kind", "Operation", "Change", "Class", "Why"];
+const HEADER = ["Resource", "Kind", "Domain", "Operation", "Change", "Class", "Why"];
 const CLASSES: readonly ExplainClass[] = ["live", "next-boot", "restart", "replace", "create", "delete"];
 /** Always counted in the summary, even at zero: the four ways a change can land. */
 const CORE_CLASSES = new Set<ExplainClass>(["live", "next-boot", "restart", "replace"]);
@@ -39,7 +39,7 @@ function row(cells: string[]): string {
 }
 
 function resourceRows(resource: ExplainedResource): string[] {
-  const lead = [resource.name, resource.kind, resource.operation];
+  const lead = [resource.name, resource.kind, resource.domains.join(", "), resource.operation];
   if (resource.changes.length === 0) return [row([...lead, "—", "—", "no change to the machine"])];
   return resource.changes.map((c) => row([...lead, changeText(c), c.class, c.reason]));
 }

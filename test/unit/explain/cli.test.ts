@@ -31,15 +31,15 @@ describe("pulumi-libvirt-live explain (the command, end to end)", function () {
   it("prints the table for a file and exits 0", () => {
     const { code, stdout } = run(["explain", fixturePath("cdrom-scsi-media.json")]);
     assert.equal(code, 0);
-    assert.match(stdout, /^\| Resource \| Kind \| Operation \| Change \| Class \| Why \|$/m);
-    assert.match(stdout, /^\| install \| Cdrom \| update \| media: .*debian-13\.iso \| live \| media change in the tray \|$/m);
+    assert.match(stdout, /^\| Resource \| Kind \| Domain \| Operation \| Change \| Class \| Why \|$/m);
+    assert.match(stdout, /^\| install \| Cdrom \| vm \| update \| media: .*debian-13\.iso \| live \| media change in the tray \|$/m);
   });
 
   it("reads stdin when no file is named, or for -", () => {
     for (const args of [["explain"], ["explain", "--check", "-"]]) {
       const { code, stdout } = run(args, fixtureText("disk-attach-running.json"));
       assert.equal(code, 0, args.join(" "));
-      assert.match(stdout, /^\| data \| Disk \| create \| \(attach\) \| live \| live attach on scsi \(no restart\) \|$/m);
+      assert.match(stdout, /^\| data \| Disk \| vm \| create \| \(attach\) \| live \| live attach on scsi \(no restart\) \|$/m);
     }
   });
 
@@ -54,7 +54,7 @@ describe("pulumi-libvirt-live explain (the command, end to end)", function () {
   it("--check exits 1 on a restart of a running domain, naming it on stderr, table still on stdout", () => {
     const { code, stdout, stderr } = run(["explain", "--check", fixturePath("domain-memory-restart.json")]);
     assert.equal(code, 1);
-    assert.match(stdout, /\| vm \| Domain \| update \| memoryMiB: 1024 → 4096 \| restart \|/);
+    assert.match(stdout, /\| vm \| Domain \| vm \| update \| memoryMiB: 1024 → 4096 \| restart \|/);
     assert.match(stderr, /^explain --check: Domain vm: memoryMiB → restart of a running domain/m);
   });
 

@@ -276,3 +276,45 @@ describe("explain: classifying a plan's changes", () => {
     assert.match(plan.resources[0].changes[0].reason, /running domain is shut down/);
   });
 });
+
+describe("explain: the domain each change touches", () => {
+  const domainsByName = (plan: { resources: ExplainedResource[] }) => Object.fromEntries(plan.resources.map((r) => [r.name, r.domains]));
+
+  it("a Domain's own name (both, when renamed), a device's and a GuestExec's domain input, in the real CLI's output", () => {
+    assert.deepEqual(domainsByName(explainFixture("cli-3.259-stand-in.json")), {
+      seed2: [],
+      web: ["web", "web-old"],
+      job: ["vm"],
+      tools: ["vm"],
+      vm: ["vm"],
+      seed: ["vm"],
+      seed1: [],
+    });
+  });
+
+  it("a Volume's domains are those whose disks in the plan name its path; an unused or new one has none", () => {
+    const plan = explainFixture("volume-in-use.json");
+    assert.deepEqual(byName(plan.resources, "data-vol").domains, ["vm"]);
+    assert.deepEqual(byName(plan.resources, "data-vol").changes.map((c) => [c.field, c.class]), [["capacityBytes", "live"]]);
+    assert.deepEqual(byName(plan.resources, "spare").domains, []);
+    assert.deepEqual(byName(explainFixture("unknown-values.json").resources, "scratch-vol").domains, []);
+  });
+
+  it("counts a Domain's inline disks and the disks a plan deletes; a rename or a move names both domains", () => {
+    const volOuts = { pool: "default", name: "boot.img", capacityBytes: 1024, format: "raw", path: "/images/boot.img" };
+    const plan = explainPlan(
+      preview(
+        ourStep("delete", "Volume", "boot", { olds: volOuts, outputs: volOuts }),
+        ourStep("update", "Domain", "vm", { olds: { ...runningVm, disks: [{ source: "/images/boot.img" }] }, outputs: runningVm, news: { ...runningVm, name: "vm2" } }),
+        ourStep("delete", "Disk", "extra", { olds: { domain: "db", source: "/images/boot.img" }, outputs: { domain: "db", source: "/images/boot.img" } }),
+        ourStep("replace", "Cdrom", "cd", { olds: { domain: "vm", bus: "scsi" }, outputs: { domain: "vm", bus: "scsi" }, news: { domain: "vm2", bus: "scsi" } }),
+      ),
+    );
+    assert.deepEqual(domainsByName(plan), { boot: ["db", "vm"], vm: ["vm2", "vm"], extra: ["db"], cd: ["vm2", "vm"] });
+  });
+
+  it("a domain known only after apply reads as (unknown)", () => {
+    const plan = explainPlan(preview(ourStep("create", "Disk", "d", { news: { domain: UNKNOWN, source: "/images/d.img", bus: "scsi" } })));
+    assert.deepEqual(plan.resources[0].domains, ["(unknown)"]);
+  });
+});

@@ -32,16 +32,36 @@ describe("explain: the Markdown report", () => {
     assert.ok(long.endsWith("…"));
   });
 
-  it("renders one row per change under the six-column header", () => {
+  it("renders one row per change under the seven-column header, with the domain each change touches", () => {
     const text = renderFixture("unknown-values.json");
     const lines = text.split("\n");
-    assert.equal(lines[0], "| Resource | Kind | Operation | Change | Class | Why |");
-    assert.equal(lines[1], "|---|---|---|---|---|---|");
+    assert.equal(lines[0], "| Resource | Kind | Domain | Operation | Change | Class | Why |");
+    assert.equal(lines[1], "|---|---|---|---|---|---|---|");
     const rows = tableRows(text).map(cells);
     assert.equal(rows.length, 5);
-    for (const r of rows) assert.equal(r.length, 6);
-    assert.deepEqual(rows[3].slice(0, 5), ["vm", "Domain", "update", "memoryMiB: 1024 → (known after apply)", "restart"]);
-    assert.deepEqual(rows[2].slice(3, 5), ["media: /var/lib/lab/seed-1.iso → (known after apply)", "live"]);
+    for (const r of rows) assert.equal(r.length, 7);
+    assert.deepEqual(rows[3].slice(0, 6), ["vm", "Domain", "vm", "update", "memoryMiB: 1024 → (known after apply)", "restart"]);
+    assert.deepEqual(rows[2].slice(2, 6), ["vm", "update", "media: /var/lib/lab/seed-1.iso → (known after apply)", "live"]);
+    assert.deepEqual(rows[0].slice(0, 3), ["scratch-vol", "Volume", ""], "a new volume's users are not known from the plan");
+  });
+
+  it("shows a domain known only after apply as (unknown), and a volume's domains from the disks naming its path", () => {
+    const vol = { pool: "default", name: "data.qcow2", capacityBytes: 1024, format: "qcow2" };
+    const volOuts = { ...vol, path: "/images/data.qcow2", key: "/images/data.qcow2", allocationBytes: 0 };
+    const diskOf = (domain: string) => ({ domain, source: "/images/data.qcow2", bus: "scsi" });
+    const text = renderPlan(
+      explainPlan(
+        preview(
+          ourStep("update", "Volume", "data", { olds: vol, outputs: volOuts, news: { ...vol, capacityBytes: 2048 } }),
+          ourStep("same", "Disk", "data-b", { olds: diskOf("b"), outputs: diskOf("b"), news: diskOf("b") }),
+          ourStep("same", "Disk", "data-a", { olds: diskOf("a"), outputs: diskOf("a"), news: diskOf("a") }),
+          ourStep("create", "GuestExec", "probe", { news: { domain: UNKNOWN, path: "/bin/true" } }),
+        ),
+      ),
+    );
+    const rows = tableRows(text).map(cells);
+    assert.deepEqual(rows[0].slice(0, 4), ["data", "Volume", "a, b", "update"]);
+    assert.deepEqual(rows[1].slice(0, 4), ["probe", "GuestExec", "(unknown)", "create"]);
   });
 
   it("ends with a summary per class, the legend and what was left out", () => {
@@ -61,7 +81,7 @@ describe("explain: the Markdown report", () => {
     const text = renderPlan(explainPlan(preview(ourStep("update", "Cdrom", "cd", { olds, outputs: olds, news: { ...olds, media: "/iso/a|b\nc.iso" } }))));
     const rows = tableRows(text);
     assert.equal(rows.length, 1);
-    assert.deepEqual(cells(rows[0]).slice(3, 5), ["media: /iso/a.iso → /iso/a\\|b<br>c.iso", "live"]);
+    assert.deepEqual(cells(rows[0]).slice(4, 6), ["media: /iso/a.iso → /iso/a\\|b<br>c.iso", "live"]);
   });
 
   it("says so when no libvirt resource changes, and counts the unchanged ones", () => {
@@ -74,12 +94,12 @@ describe("explain: the Markdown report", () => {
 
   it("shows a resource whose step changes no input with a dash, and warns about preview errors", () => {
     const plan: ExplainedPlan = {
-      resources: [{ urn: "u", name: "v", kind: "Volume", operation: "update", running: null, changes: [] }],
+      resources: [{ urn: "u", name: "v", kind: "Volume", operation: "update", running: null, domains: [], changes: [] }],
       others: {},
       errors: 2,
     };
     const text = renderPlan(plan);
-    assert.deepEqual(cells(tableRows(text)[0]), ["v", "Volume", "update", "—", "—", "no change to the machine"]);
+    assert.deepEqual(cells(tableRows(text)[0]), ["v", "Volume", "", "update", "—", "—", "no change to the machine"]);
     assert.ok(text.includes("Warning: the preview reported 2 errors; this plan may be incomplete."));
   });
 });
