@@ -2,6 +2,8 @@ import { strict as assert } from "node:assert";
 import {
   acceptsDeviceBootOrder,
   buildDomainXml,
+  DEFAULT_HOTPLUG_SLOTS,
+  freeHotplugSlots,
   freePcieRootPorts,
   machineFamily,
   parseDomainXml,
@@ -156,6 +158,24 @@ describe("vocab/domain-xml", () => {
     assert.equal(parsed.controllers.filter((c) => c.model === "pcie-root-port").length, 8);
     const pc = parseDomainXml(buildDomainXml(minimal));
     assert.equal(pc.controllers.filter((c) => c.type === "pci").length, 0, "i440fx hotplugs on pci.0 directly");
+  });
+
+  it("leaves 8 root ports free on q35 by default (4 let the fifth virtio disk hot-plug fail)", () => {
+    assert.equal(DEFAULT_HOTPLUG_SLOTS, 8);
+    const parsed = parseDomainXml(buildDomainXml({ ...minimal, machine: "q35" }));
+    // xhci + virtio-scsi + virtio-serial + balloon = 4 endpoints, plus the 8 spares.
+    assert.equal(parsed.controllers.filter((c) => c.model === "pcie-root-port").length, 12);
+  });
+
+  it("counts free hotplug slots on a recorded q35 config (one spare taken by a Disk resource's virtio disk)", () => {
+    assert.equal(freeHotplugSlots(parseDomainXml(fixtureText("recorded-inactive-q35.xml"))), 7);
+    assert.equal(freeHotplugSlots(parseDomainXml(fixtureText("recorded-inactive-pc-nics-disk.xml"))), 0, "no root ports on i440fx");
+  });
+
+  it("marks NICs with the alias asked for, so a redefine knows which ones the Domain made", () => {
+    const parsed = parseDomainXml(buildDomainXml({ ...minimal, interfaces: [{ type: "user", alias: "ua-inline-nic-0" }] }));
+    assert.equal(parsed.interfaces[0]?.alias, "ua-inline-nic-0");
+    assert.throws(() => buildDomainXml({ ...minimal, interfaces: [{ type: "user", alias: "nic0" }] }), SpecError);
   });
 
   it("reads libvirt's live XML: runtime id, balloon target, vcpus, agent state, VNC port, usb ports in use", () => {
