@@ -29,26 +29,24 @@ const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: "
 /**
  * A domain with no OS: starts in well under a second and is enough for device hotplug over QMP and XML.
  * Its empty scsi cdrom carries a per-device boot order: libvirt otherwise adds <os><boot dev='hd'/>, and then
- * refuses every later device that has a <boot order> (as the seeds' devices do).
+ * refuses every later device that has a <boot order> (as the seeds' devices do) — unless the provider converts it.
+ * Options: `bootDevOrder: false` leaves that order out (libvirt then adds <os><boot dev='hd'/>), `bootDevices`
+ * writes an explicit <os><boot dev> list, `usb: false` gives no USB controller.
  */
-export function bareDomainXml(name: string): string {
+export function bareDomainXml(name: string, options: { bootDevOrder?: boolean; bootDevices?: string[]; usb?: boolean } = {}): string {
+  const cdrom: Record<string, unknown> = { "@type": "file", "@device": "cdrom", target: { "@dev": "sda", "@bus": "scsi" }, readonly: "" };
+  if (options.bootDevOrder !== false && !options.bootDevices) cdrom.boot = { "@order": "1" };
   return builder.build({
     domain: {
       "@type": domainType(),
       name,
       memory: { "@unit": "MiB", "#text": "64" },
       vcpu: "1",
-      os: { type: { "@arch": "x86_64", "@machine": "pc", "#text": "hvm" } },
+      os: { type: { "@arch": "x86_64", "@machine": "pc", "#text": "hvm" }, boot: options.bootDevices?.map((dev) => ({ "@dev": dev })) },
       devices: {
-        disk: {
-          "@type": "file",
-          "@device": "cdrom",
-          target: { "@dev": "sda", "@bus": "scsi" },
-          readonly: "",
-          boot: { "@order": "1" },
-        },
+        disk: cdrom,
         controller: [
-          { "@type": "usb", "@index": "0", "@model": "qemu-xhci" },
+          { "@type": "usb", "@index": "0", "@model": options.usb === false ? "none" : "qemu-xhci" },
           { "@type": "scsi", "@index": "0", "@model": "virtio-scsi" },
         ],
       },

@@ -3,14 +3,16 @@
 import { dial, parseLibvirtUri, ParsedUri } from "../wire/dial";
 import { XdrReader, XdrWriter } from "../wire/xdr";
 import { RpcConnection } from "./connection";
-import { ClientClosedError } from "./errors";
+import { ClientClosedError, LibvirtError } from "./errors";
 import { decodeDomainEvent, decodeQemuMonitorEvent, DomainEvent, QemuMonitorEvent } from "./events";
 import {
   Affect,
   AuthType,
   DomainEventId,
   DomainXmlFlags,
+  ERR_NO_DOMAIN_METADATA,
   Feature,
+  MetadataType,
   MonitorCommandFlags,
   Program,
   QemuProc,
@@ -355,6 +357,34 @@ export class LibvirtClient {
   }
 
   /** Asks for the unplug and returns at once; completion arrives as a device-removed event. */
+  /**
+   * The application element kept in the domain's <metadata> under namespace `uri`, or null when there is none.
+   * `flags`: Affect.Live or Affect.Config (Current for a stopped domain's config).
+   */
+  async domainMetadata(dom: DomainRef, uri: string, flags: number = Affect.Current): Promise<string | null> {
+    const payload = xdr().put(writeDomain, dom).int(MetadataType.Element).optional(uri, (w, v) => w.string(v)).uint(flags).bytes();
+    try {
+      return (await this.call(RemoteProc.DomainGetMetadata, payload)).string();
+    } catch (error) {
+      if (error instanceof LibvirtError && error.code === ERR_NO_DOMAIN_METADATA) return null;
+      throw error;
+    }
+  }
+
+  /** Sets (or with `xml` null, removes) the element under namespace `uri`, written with prefix `key`. */
+  async setDomainMetadata(dom: DomainRef, xml: string | null, key: string, uri: string, flags: number): Promise<void> {
+    const optionalString = (w: XdrWriter, v: string) => w.string(v);
+    const payload = xdr()
+      .put(writeDomain, dom)
+      .int(MetadataType.Element)
+      .optional(xml ?? undefined, optionalString)
+      .optional(xml === null ? undefined : key, optionalString)
+      .optional(uri, optionalString)
+      .uint(flags)
+      .bytes();
+    await this.call(RemoteProc.DomainSetMetadata, payload);
+  }
+
   async detachDeviceAlias(dom: DomainRef, alias: string, flags: number): Promise<void> {
     await this.call(RemoteProc.DomainDetachDeviceAlias, xdr().put(writeDomain, dom).string(alias).uint(flags).bytes());
   }

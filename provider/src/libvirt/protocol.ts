@@ -42,6 +42,8 @@ export const RemoteProc = {
   DomainBlockResize: 251,
   DomainShutdownFlags: 258,
   StorageVolResize: 260,
+  DomainSetMetadata: 264,
+  DomainGetMetadata: 265,
   ConnectListAllDomains: 273,
   ConnectDomainEventCallbackRegisterAny: 316,
   ConnectDomainEventCallbackDeregisterAny: 317,
@@ -92,6 +94,14 @@ export const Affect = {
   Live: 1,
   Config: 2,
 } as const;
+
+/** virDomainMetadataType: an application's own XML element, kept under its namespace in <metadata>. */
+export const MetadataType = {
+  Element: 2,
+} as const;
+
+/** virErrorNumber VIR_ERR_NO_DOMAIN_METADATA: the domain holds no element under that namespace. */
+export const ERR_NO_DOMAIN_METADATA = 80;
 
 export const DomainXmlFlags = {
   Secure: 1,

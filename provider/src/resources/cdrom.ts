@@ -1,10 +1,9 @@
 // Cdrom: a cdrom drive on scsi, sata, ide or usb. On tray devices media changes live (update-device, or QMP
 // open-tray / remove / insert / close); usb-storage has no tray, so its media change is a replace.
-import { createHash } from "node:crypto";
 import { Affect, LibvirtClient, uuidToString } from "../libvirt";
 import { buildDiskXml, DiskSpec } from "../vocab/disk-xml";
 import { blockdevAdd, blockdevCloseTray, blockdevDel, blockdevInsertMedium, blockdevOpenTray, blockdevRemoveMedium, deviceAdd } from "../vocab/qmp";
-import { blockNodeNames, deriveBlockId, deriveUserAlias, libvirtScsiBus } from "../vocab/qmp-names";
+import { blockNodeNames, libvirtScsiBus } from "../vocab/qmp-names";
 import { attachesLive } from "./classify";
 import {
   attachQmp,
@@ -13,9 +12,11 @@ import {
   diskByAlias,
   findBlockById,
   placeDevice,
+  recordOwner,
   verifyLive,
   xmlAttachPlan,
 } from "./devices";
+import { deviceNameFor } from "./device-names";
 import { DomainView, forgetSharedViews, freshView, lookupOrNull } from "./domain-view";
 import { clientFor, ResourceError, ResourceHandlers } from "./handler";
 import type { CdromInputs } from "./inputs";
@@ -33,8 +34,7 @@ export interface CdromOutputs extends CdromInputs {
 }
 
 function deviceName(inputs: CdromInputs): string {
-  const seed = inputs.resourceName ?? createHash("sha256").update(`${inputs.domain}\0${inputs.bus}\0${inputs.target ?? ""}`).digest("hex").slice(0, 12);
-  return inputs.via === "qmp" ? deriveBlockId(`lvq-cd-${seed}`) : deriveUserAlias(`cdrom-${seed}`);
+  return deviceNameFor(KIND, inputs, `${inputs.domain}\0${inputs.bus}\0${inputs.target ?? ""}`);
 }
 
 function label(inputs: CdromInputs): string {
@@ -62,11 +62,7 @@ async function observe(view: DomainView, inputs: CdromInputs, alias: string): Pr
 
 async function attach(view: DomainView, inputs: CdromInputs, alias: string): Promise<void> {
   const client = await clientFor(inputs.uri);
-  if (inputs.bus === "usb" && !inputs.media) {
-    throw new Error("a usb cdrom needs media: usb-storage has no tray to stay empty (use bus scsi for an empty drive)");
-  }
   if (inputs.via === "qmp") {
-    if (!view.running) throw new Error('via: "qmp" needs a running domain; use via: "libvirt"');
     if (inputs.bus === "scsi" && !inputs.media) {
       await qmp(client, view.dom, deviceAdd({ driver: "scsi-cd", id: alias, bus: libvirtScsiBus(0), bootIndex: inputs.bootOrder }));
     } else {
@@ -130,6 +126,7 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
       forgetSharedViews();
       const outs = await withDomainLock(uuidToString(dom.uuid), async () => {
         const view = await freshView(client, dom);
+        if (!olds.owner && news.owner) await recordOwner(client, view, olds.alias, news.owner, media);
         const changing = olds.inserted !== media || olds.media !== media;
         if (changing) {
           if (news.via === "qmp") await changeMediaQmp(client, view, olds.alias, media);

@@ -88,10 +88,11 @@ function deviceBus(values: Values): string {
   return String(get(values, "bus") ?? "");
 }
 
-function diskField(field: string, _olds: Values, _news: Values): Classified {
+function diskField(field: string, _olds: Values, news: Values): Classified {
   switch (field) {
-    case "detachTimeoutSeconds":
     case "persistent":
+      return live(field, get(news, "persistent") === false ? "the disk leaves the persistent config; the running guest keeps it until it stops" : "the attached disk is added to the persistent config, so it survives a restart");
+    case "detachTimeoutSeconds":
     case "uri":
       return live(field, "no change to the device itself");
     default:

@@ -3,16 +3,21 @@
 import { Affect, DomainRef, LibvirtClient, uuidToString } from "../libvirt";
 import { buildDiskXml, DiskBus, DiskSpec, ParsedDisk } from "../vocab/disk-xml";
 import { pickFreeDriveUnit, pickFreeTarget, usbControllerPorts } from "../vocab/disk-placement";
-import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
+import { acceptsDeviceBootOrder, parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
+import { bootByDeviceOrder } from "../vocab/boot-order";
 import { blockdevAdd, blockdevDel, blockdevOpenTray, blockdevRemoveMedium, deviceAdd, DeviceAddSpec, deviceDel, queryPci } from "../vocab/qmp";
 import { blockNodeNames, libvirtScsiBus, libvirtUsbBus, MAX_BLOCK_ID_LENGTH } from "../vocab/qmp-names";
 import { BlockDeviceInfo, findBlockDevice } from "../vocab/query-block";
 import { attachesLive, changedInputs, classifyAttach, classifyField } from "./classify";
-import { clientFor, DiffResult, planDiff, ResourceError } from "./handler";
+import { clientFor, DiffResult, isUnknown, note, planDiff, ResourceError } from "./handler";
+import { addClaim, dropClaim, readClaims } from "./claims";
+import { otherClaims, type DeviceClaim } from "../vocab/device-claims";
 import { inputFields } from "./validate";
 import { withDomainLock } from "./locks";
 import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForRead, freshView } from "./domain-view";
 import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
+import { convertsBootOrder, createRefusals, heldMedium, notOurs, planSlot, PlannedDevice } from "./device-checks";
+import type { DeviceIdentity } from "./device-names";
 
 export function diskByAlias(domain: ParsedDomain | null, alias: string): ParsedDisk | undefined {
   return domain?.disks.find((d) => d.alias === alias);
@@ -94,9 +99,24 @@ export function xmlAttachPlan(
   return { live, config, target: wants.target ?? (inLive ?? inConfig)?.target };
 }
 
+/**
+ * Attaches through libvirt. A boot order goes only where libvirt accepts it: a running guest does not care (its
+ * firmware booted already), and a config that boots by libvirt's own <os><boot dev='hd'> is first turned into
+ * equivalent per-device orders, so the device's order counts from the next boot on.
+ */
 export async function attachXml(client: LibvirtClient, view: DomainView, spec: DiskSpec, opts: { live: boolean; config: boolean }): Promise<void> {
-  const flags = (opts.live ? Affect.Live : 0) | (opts.config ? Affect.Config : 0);
-  await client.attachDevice(view.dom, buildDiskXml(spec), flags);
+  const hasOrder = spec.bootOrder !== undefined;
+  const liveSpec = hasOrder && view.live && !acceptsDeviceBootOrder(view.live) ? { ...spec, bootOrder: undefined } : spec;
+  const convert = opts.config && hasOrder && !acceptsDeviceBootOrder(view.config);
+  const together = opts.live && opts.config && !convert && liveSpec === spec;
+  if (opts.live) await client.attachDevice(view.dom, buildDiskXml(liveSpec), Affect.Live | (together ? Affect.Config : 0));
+  if (!opts.config || together) return;
+  if (convert) {
+    // Read under the domain's lock, just before the define: nothing else of ours changes the config meanwhile.
+    await client.defineDomain(bootByDeviceOrder(await client.domainXml(view.dom, { inactive: true }), spec));
+  } else {
+    await client.attachDevice(view.dom, buildDiskXml(spec), Affect.Config);
+  }
 }
 
 /** A promise and what resolves it: an event listener fires it, a wait is woken by it. */
@@ -289,6 +309,8 @@ export interface DeviceRecord {
   domain: string;
   domainUuid: string;
   alias: string;
+  /** The URN of the resource; absent in stacks made before devices carried their owner. */
+  owner?: string;
   via: "libvirt" | "qmp";
   detachTimeoutSeconds: number;
 }
@@ -302,8 +324,11 @@ export async function createDevice<O>(
   client: LibvirtClient,
   domainRef: string,
   steps: {
-    attach: (view: DomainView) => Promise<void>;
-    verify: (after: DomainView) => Promise<void>;
+    /** Returns whether this call added the device (false: it adopted one already there). */
+    attach: (view: DomainView) => Promise<boolean>;
+    verify: (after: DomainView, attachedNow: boolean) => Promise<void>;
+    /** Records the device as the resource's, once it is verified. */
+    record: (after: DomainView) => Promise<void>;
     observe: (after: DomainView) => Promise<O | null>;
   },
 ): Promise<{ uuid: string; outs: O }> {
@@ -312,9 +337,10 @@ export async function createDevice<O>(
   const uuid = uuidToString(dom.uuid);
   forgetSharedViews();
   return withDomainLock(uuid, async () => {
-    await steps.attach(await freshView(client, dom));
+    const attachedNow = await steps.attach(await freshView(client, dom));
     const after = await freshView(client, dom);
-    await steps.verify(after);
+    await steps.verify(after, attachedNow);
+    await steps.record(after);
     const outs = await steps.observe(after);
     if (!outs) throw new Error("the device is not on the domain after the attach");
     return { uuid, outs };
@@ -329,12 +355,28 @@ export async function deleteDevice(client: LibvirtClient, record: DeviceRecord):
   forgetSharedViews();
   await withDomainLock(uuid, async () => {
     const fresh = await freshView(client, dom);
-    if (record.via === "qmp") {
-      if (fresh.running) await detachQmp(client, fresh, record.alias, record.detachTimeoutSeconds);
+    const claims = await readClaims(client, fresh);
+    // Another resource (another stack) claims this device too: it stays attached; only our claim goes.
+    const others = otherClaims(claims, record.alias, record.owner);
+    if (others.length === 0) {
+      if (record.via === "qmp") {
+        if (fresh.running) await detachQmp(client, fresh, record.alias, record.detachTimeoutSeconds);
+      } else {
+        await detachXml(client, fresh, record.alias, record.detachTimeoutSeconds);
+      }
     } else {
-      await detachXml(client, fresh, record.alias, record.detachTimeoutSeconds);
+      note(`${record.domain}: device ${record.alias} stays attached: it is also claimed by ${others.map((c) => c.owner).join(", ")}`);
     }
+    if (record.owner) await dropClaim(client, fresh, claims, record.alias, record.owner);
   });
+}
+
+/**
+ * A device recorded before devices carried their owner gets its claim in the domain's metadata, so a later
+ * delete by another stack that also holds it leaves it attached. Called under the domain's lock.
+ */
+export async function recordOwner(client: LibvirtClient, view: DomainView, alias: string, owner: string, source: string | null): Promise<void> {
+  await addClaim(client, view, await readClaims(client, view), { device: alias, owner, source });
 }
 
 /** Removes a device whose attach could not be verified, so a failed create leaves the domain as it was. */
@@ -347,12 +389,8 @@ export async function undoAttach(client: LibvirtClient, uuid: string, record: Om
 
 // ---- the handlers Disk and Cdrom share ------------------------------------------------------------------------
 
-interface DeviceInputs {
+interface DeviceInputs extends PlannedDevice, DeviceIdentity {
   uri?: string;
-  domain: string;
-  bus: string;
-  media?: string | null;
-  via: "libvirt" | "qmp";
   detachTimeoutSeconds: number;
 }
 
@@ -373,22 +411,48 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
   return {
     async diff(_id: string, olds: O, news: I): Promise<DiffResult> {
       const fields = changedInputs(device.kind, olds, news, inputFields(device.kind));
-      return planDiff(device.label(news), fields.map((f) => classifyField(device.kind, f, olds, news, { running: true, restart: "never" })));
+      const classified = fields.map((f) => classifyField(device.kind, f, olds, news, { running: true, restart: "never" }));
+      // A device from before owners keeps its name; its claim is recorded once, so no other stack's delete removes it.
+      if (!olds.owner && typeof news.owner === "string" && !isUnknown(news.owner)) {
+        classified.push({ field: "owner", class: "live", reason: `device ${olds.alias} is recorded as this resource's in the domain's metadata (no change to the device)` });
+      }
+      return planDiff(device.label(news), classified);
     },
 
     async create(inputs: I): Promise<{ id: string; outs: O }> {
       const client = await clientFor(inputs.uri);
       const alias = device.deviceName(inputs);
+      let claims: DeviceClaim[] = [];
       try {
         const { uuid, outs } = await createDevice(client, inputs.domain, {
-          attach: (view) => device.attach(view, inputs, alias),
-          // QEMU must really have what was asked; otherwise undo, so a failed create leaves the domain as it was.
-          verify: async (after) => {
+          attach: async (view) => {
+            // Everything libvirt or QEMU would refuse, before anything is touched.
+            const refusals = createRefusals(device.kind, view, inputs, alias);
+            if (refusals.length > 0) throw new Error(refusals.map((r) => `${r.field}: ${r.message}`).join("; "));
+            const held = heldMedium(view, view.running ? await view.blocks() : [], alias, inputs.via);
+            claims = await readClaims(client, view);
+            if (held) {
+              const holders = otherClaims(claims, alias, inputs.owner);
+              if (holders.length > 0) {
+                throw new Error(`device ${alias} on domain ${inputs.domain} is held by ${holders.map((c) => c.owner).join(", ")}; nothing was changed: give this resource another name`);
+              }
+              const foreign = notOurs(alias, inputs.domain, held, device.expected(inputs).file);
+              if (foreign) throw new Error(foreign);
+            }
+            await device.attach(view, inputs, alias);
+            return held === undefined;
+          },
+          record: async (after) => {
+            if (inputs.owner) await addClaim(client, after, claims, { device: alias, owner: inputs.owner, source: device.expected(inputs).file });
+          },
+          // QEMU must really have what was asked; otherwise undo what this call attached (never a device it found),
+          // so a failed create leaves the domain as it was.
+          verify: async (after, attachedNow) => {
             if (!after.running || !attachesLive(inputs, device.kind)) return;
             try {
               await verifyLive(after, alias, device.expected(inputs));
             } catch (error) {
-              await undoAttach(client, after.uuid, { ...inputs, alias });
+              if (attachedNow) await undoAttach(client, after.uuid, { ...inputs, alias });
               throw error;
             }
           },
@@ -419,8 +483,20 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
       // Shared: a preview asks this for every device of a domain at once.
       const view = await viewDomainForRead(await clientFor(inputs.uri), inputs.domain, { prefetch: false }).catch(() => null);
       if (!view) return `${device.label(inputs)}: attach when the domain exists`;
+      const alias = device.deviceName(inputs);
+      planSlot(view, inputs, alias);
+      const refusals = createRefusals(device.kind, view, inputs, alias, true);
+      // What up would refuse is said now, naming the field and the fix.
+      if (refusals.length > 0) return refusals.map((r) => `${device.label(inputs)}: up would refuse ${r.field}: ${r.message}`).join("\n");
       const c = classifyAttach(device.kind, inputs, { running: view.running, restart: "never", machine: view.config.machine ?? undefined });
-      return `${device.label(inputs)}: ${c.class === "live" ? c.reason : `${c.class} (${c.reason})`}`;
+      const lines = [`${device.label(inputs)}: ${c.class === "live" ? c.reason : `${c.class} (${c.reason})`}`];
+      if (view.running && convertsBootOrder(view, inputs)) {
+        lines.push(
+          `${device.label(inputs)}: bootOrder → next-boot (the domain boots by libvirt's default <os><boot dev='${view.config.os.bootDevices.join("','")}'>: ` +
+            `its config changes to equivalent per-device boot orders, and this ${device.kind}'s order counts from the next boot)`,
+        );
+      }
+      return lines.join("\n");
     },
   };
 }

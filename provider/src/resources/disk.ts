@@ -1,8 +1,6 @@
 // Disk: an image attached to a domain. Live on virtio, scsi and usb (XML attach with LIVE|CONFIG, or QMP
 // blockdev-add + device_add); sata waits for the next boot. Found again by a user alias derived from the
-// resource name, so an interrupted create is adopted rather than duplicated.
-import { createHash } from "node:crypto";
-import { deriveBlockId, deriveUserAlias } from "../vocab/qmp-names";
+// resource's owner and name (device-names.ts), so an interrupted create is adopted rather than duplicated.
 import { attachesLive } from "./classify";
 import {
   attachQmp,
@@ -13,10 +11,15 @@ import {
   LiveBlock,
   liveBlockOf,
   placeDevice,
+  recordOwner,
   xmlAttachPlan,
 } from "./devices";
-import { DomainView, viewDomain } from "./domain-view";
-import { clientFor, ResourceHandlers } from "./handler";
+import { deviceNameFor } from "./device-names";
+import { DomainView, forgetSharedViews, freshView, lookupOrNull } from "./domain-view";
+import { clientFor, ResourceError, ResourceHandlers } from "./handler";
+import { withDomainLock } from "./locks";
+import { Affect, LibvirtClient, uuidToString } from "../libvirt";
+import { diskSpecFromParsed } from "../vocab/disk-xml";
 import type { DiskInputs } from "./inputs";
 
 const KIND = "Disk" as const;
@@ -30,10 +33,9 @@ export interface DiskOutputs extends DiskInputs {
   live: LiveBlock | null;
 }
 
-/** Deterministic device names: the same resource always finds the same device. */
+/** Deterministic device names carrying the owner: the same resource always finds its own device, never another's. */
 function deviceName(inputs: DiskInputs): string {
-  const seed = inputs.resourceName ?? createHash("sha256").update(`${inputs.domain}\0${inputs.source}`).digest("hex").slice(0, 12);
-  return inputs.via === "qmp" ? deriveBlockId(`lvq-disk-${seed}`) : deriveUserAlias(`disk-${seed}`);
+  return deviceNameFor(KIND, inputs, `${inputs.domain}\0${inputs.source}`);
 }
 
 function label(inputs: DiskInputs): string {
@@ -59,7 +61,8 @@ async function observe(view: DomainView, inputs: DiskInputs, alias: string): Pro
     source: live?.file ?? disk.source ?? "",
     readonly: live?.readonly ?? disk.readonly,
     bus: (disk.bus ?? inputs.bus) as DiskInputs["bus"],
-    bootOrder: inputs.bootOrder === undefined ? undefined : disk.bootOrder ?? undefined,
+    // The config holds the order that counts at boot (a running guest may carry none: see attachXml).
+    bootOrder: inputs.bootOrder === undefined ? undefined : (diskByAlias(view.config, alias) ?? disk).bootOrder ?? undefined,
     target: disk.target,
     alias,
     domainUuid: view.uuid,
@@ -70,7 +73,6 @@ async function observe(view: DomainView, inputs: DiskInputs, alias: string): Pro
 async function attach(view: DomainView, inputs: DiskInputs, alias: string): Promise<void> {
   const client = await clientFor(inputs.uri);
   if (inputs.via === "qmp") {
-    if (!view.running) throw new Error('via: "qmp" needs a running domain (QMP devices do not outlive QEMU); use via: "libvirt"');
     await attachQmp(client, view, {
       id: alias, bus: inputs.bus, cdrom: false, file: inputs.source, format: inputs.format, readonly: inputs.readonly,
       bootOrder: inputs.bootOrder, serial: inputs.serial,
@@ -85,6 +87,25 @@ async function attach(view: DomainView, inputs: DiskInputs, alias: string): Prom
   }
 }
 
+/**
+ * Puts the running device's copy into the persistent config, or takes it out, so the next boot has the disk
+ * exactly when `persistent` says. Returns whether the config changed.
+ */
+async function setPersistent(client: LibvirtClient, view: DomainView, alias: string, persistent: boolean): Promise<boolean> {
+  const inConfig = diskByAlias(view.config, alias);
+  if (persistent && !inConfig) {
+    const running = diskByAlias(view.live, alias);
+    if (!running) throw new Error(`device ${alias} is not on the running domain, so there is nothing to keep in its config: refresh, then up attaches it again`);
+    await attachXml(client, view, diskSpecFromParsed(running), { live: false, config: true });
+    return true;
+  }
+  if (!persistent && inConfig) {
+    await client.detachDeviceAlias(view.dom, alias, Affect.Config);
+    return true;
+  }
+  return false;
+}
+
 function expected(inputs: DiskInputs): { file: string | null; readonly: boolean } {
   return { file: inputs.source, readonly: inputs.readonly };
 }
@@ -94,10 +115,22 @@ export const disk: ResourceHandlers<DiskInputs, DiskOutputs> = {
   ...deviceHandlers({ kind: KIND, label, deviceName, attach, expected, observe }),
 
   async update(_id, olds, news) {
-    // Only fields that change nothing on the machine reach update (the rest replace).
+    // Only `persistent` changes the machine here, and a device from before owners gets its claim recorded (the other
+    // fields that reach update are bookkeeping; the rest replace).
     const client = await clientFor(news.uri);
-    const view = await viewDomain(client, olds.domainUuid);
-    const outs = view ? await observe(view, { ...news, target: olds.target }, olds.alias) : null;
-    return { outs: outs ?? { ...olds, ...news, target: olds.target } };
+    const dom = await lookupOrNull(client, olds.domainUuid);
+    if (!dom) return { outs: { ...olds, ...news, target: olds.target } };
+    forgetSharedViews();
+    try {
+      const outs = await withDomainLock(uuidToString(dom.uuid), async () => {
+        const view = await freshView(client, dom);
+        if (!olds.owner && news.owner) await recordOwner(client, view, olds.alias, news.owner, olds.source);
+        if (news.via === "libvirt" && (await setPersistent(client, view, olds.alias, news.persistent))) return observe(await freshView(client, dom), { ...news, target: olds.target }, olds.alias);
+        return observe(view, { ...news, target: olds.target }, olds.alias);
+      });
+      return { outs: outs ?? { ...olds, ...news, target: olds.target } };
+    } catch (error) {
+      throw new ResourceError(label(news), (error as Error).message, { cause: error });
+    }
   },
 };

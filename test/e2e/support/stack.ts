@@ -57,11 +57,14 @@ export class TestStack {
   readonly stackName = "e2e";
   private readonly env: NodeJS.ProcessEnv;
 
-  /** prefix: every domain and volume the program makes starts with it (cleanup's last resort relies on it). */
-  constructor(readonly prefix: string, readonly writeIndex: (prefix: string) => string) {
+  /**
+   * prefix: every domain and volume the program makes starts with it (cleanup's last resort relies on it).
+   * project: the Pulumi project name (two stacks of different projects have different URNs).
+   */
+  constructor(readonly prefix: string, readonly writeIndex: (prefix: string) => string, project = "lvt-e2e") {
     this.dir = path.join(STACKS, prefix);
     fs.rmSync(this.dir, { recursive: true, force: true });
-    this.env = offlineProgram(this.dir, "lvt-e2e", `end-to-end test stack (${prefix})`, writeIndex(prefix));
+    this.env = offlineProgram(this.dir, project, `end-to-end test stack (${prefix})`, writeIndex(prefix));
   }
 
   /** Replaces the program's index.js. */

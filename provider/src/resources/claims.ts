@@ -1,0 +1,28 @@
+// The claims of a domain's devices (vocab/device-claims.ts), read and written through libvirt's domain metadata.
+// Callers hold the domain's lock, so a read-modify-write here never loses another resource's claim.
+import { Affect, LibvirtClient } from "../libvirt";
+import { buildClaims, CLAIMS_NAMESPACE, CLAIMS_PREFIX, DeviceClaim, parseClaims, withClaim, withoutClaim } from "../vocab/device-claims";
+import type { DomainView } from "./domain-view";
+
+/** The claims as the domain has them now: the running copy while it runs (a hot-plugged device lives there), else the config. */
+export async function readClaims(client: LibvirtClient, view: DomainView): Promise<DeviceClaim[]> {
+  return parseClaims(await client.domainMetadata(view.dom, CLAIMS_NAMESPACE, view.running ? Affect.Live : Affect.Config));
+}
+
+async function writeClaims(client: LibvirtClient, view: DomainView, claims: readonly DeviceClaim[]): Promise<void> {
+  const flags = view.running ? Affect.Live | Affect.Config : Affect.Config;
+  await client.setDomainMetadata(view.dom, claims.length > 0 ? buildClaims(claims) : null, CLAIMS_PREFIX, CLAIMS_NAMESPACE, flags);
+}
+
+/** Records `claim` (replacing the owner's older claim on the same device). */
+export async function addClaim(client: LibvirtClient, view: DomainView, claims: readonly DeviceClaim[], claim: DeviceClaim): Promise<void> {
+  const next = withClaim(claims, claim);
+  if (next.length === claims.length && claims.some((c) => c.device === claim.device && c.owner === claim.owner && c.source === claim.source)) return;
+  await writeClaims(client, view, next);
+}
+
+/** Drops the owner's claim on a device, when it has one. */
+export async function dropClaim(client: LibvirtClient, view: DomainView, claims: readonly DeviceClaim[], device: string, owner: string): Promise<void> {
+  const next = withoutClaim(claims, device, owner);
+  if (next.length !== claims.length) await writeClaims(client, view, next);
+}

@@ -1,0 +1,75 @@
+// The one place that names a Disk's or Cdrom's device: its libvirt user alias, or its QMP id (which is also
+// the base of its block node-names). The name carries the owner — a hash of the resource's URN (project, stack,
+// parents, name) — so two stacks that both declare `Disk("data")` on one domain never find, change or remove
+// each other's device, and the same resource always finds its own device again after an interrupted run.
+import { createHash } from "node:crypto";
+import { deriveBlockId, deriveUserAlias, MAX_BLOCK_ID_LENGTH, USER_ALIAS_PREFIX } from "../vocab/qmp-names";
+
+export type DeviceKindName = "Disk" | "Cdrom";
+
+/** What names a device: the SDK sets `owner` (the URN) and `resourceName`; older programs set only the name. */
+export interface DeviceIdentity {
+  owner?: string;
+  resourceName?: string;
+  via: "libvirt" | "qmp";
+}
+
+/** Hex digits of the owner's hash in a name: 48 bits, so a collision between two stacks is not a practical risk. */
+const OWNER_HASH_LENGTH = 12;
+/** libvirt keeps user aliases short in practice; 48 leaves the readable part room. */
+const MAX_ALIAS_LENGTH = 48;
+
+function ownerHash(owner: string): string {
+  return createHash("sha256").update(owner, "utf8").digest("hex").slice(0, OWNER_HASH_LENGTH);
+}
+
+/** The readable part: letters, digits, '_' and '-' of the resource name, cut to `max` characters. */
+function readable(name: string | undefined, max: number): string {
+  const cleaned = (name ?? "").replace(/[^A-Za-z0-9_-]/g, "-").replace(/-+/g, "-").replace(/^-|-$/g, "");
+  return cleaned.slice(0, max).replace(/-+$/, "");
+}
+
+const KIND_WORD: Record<DeviceKindName, { alias: string; qmp: string }> = {
+  Disk: { alias: "disk", qmp: "d" },
+  Cdrom: { alias: "cdrom", qmp: "c" },
+};
+
+/**
+ * The device name of a resource that knows its owner: `ua-disk-<name>-<hash>` through libvirt, `lv<k>-<name>-<hash>`
+ * over QMP (short enough that `-file` and `-fmt` node-names stay within QEMU's 31 characters).
+ */
+export function ownedDeviceName(kind: DeviceKindName, owner: string, resourceName: string | undefined, via: "libvirt" | "qmp"): string {
+  const hash = ownerHash(owner);
+  if (via === "qmp") {
+    const head = `lv${KIND_WORD[kind].qmp}`;
+    const room = MAX_BLOCK_ID_LENGTH - head.length - hash.length - 2;
+    const name = readable(resourceName, room);
+    return name ? `${head}-${name}-${hash}` : `${head}-${hash}`;
+  }
+  const head = `${USER_ALIAS_PREFIX}${KIND_WORD[kind].alias}`;
+  const room = MAX_ALIAS_LENGTH - head.length - hash.length - 2;
+  const name = readable(resourceName, room);
+  return name ? `${head}-${name}-${hash}` : `${head}-${hash}`;
+}
+
+/**
+ * The names devices got before they carried their owner (from the bare resource name, or without one from
+ * `fallbackSeed`). Stacks made then keep their recorded alias; new devices never get such a name from the SDK.
+ */
+export function legacyDeviceName(kind: DeviceKindName, resourceName: string | undefined, fallbackSeed: string, via: "libvirt" | "qmp"): string {
+  const seed = resourceName ?? createHash("sha256").update(fallbackSeed).digest("hex").slice(0, 12);
+  if (kind === "Disk") return via === "qmp" ? deriveBlockId(`lvq-disk-${seed}`) : deriveUserAlias(`disk-${seed}`);
+  return via === "qmp" ? deriveBlockId(`lvq-cd-${seed}`) : deriveUserAlias(`cdrom-${seed}`);
+}
+
+/** The name a new device of this resource gets. */
+export function deviceNameFor(kind: DeviceKindName, identity: DeviceIdentity, fallbackSeed: string): string {
+  return identity.owner
+    ? ownedDeviceName(kind, identity.owner, identity.resourceName, identity.via)
+    : legacyDeviceName(kind, identity.resourceName, fallbackSeed, identity.via);
+}
+
+/** Whether a device name was derived from an owner by this module (rather than a legacy or foreign name). */
+export function isOwnedName(name: string, owner: string): boolean {
+  return name.endsWith(`-${ownerHash(owner)}`);
+}
