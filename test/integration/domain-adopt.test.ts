@@ -75,6 +75,8 @@ describe("Domain adopt and failed creates (real daemon)", function () {
       assert.match(changed ?? "", new RegExp(`^Domain ${name}: adopt existing domain; `));
       assert.match(changed ?? "", /memoryMiB → live/);
       assert.match(changed ?? "", /maxMemoryMiB → next-boot/);
+      const refused = await domain.describeCreate!((await checked("Domain", inputs())) as any);
+      assert.equal(refused, `Domain ${name}: a domain of this name already exists; up will fail unless the Domain sets adopt: true`);
       const fresh = await domain.describeCreate!((await checked("Domain", inputs({ name: `${name}-none`, adopt: true }))) as any);
       assert.equal(fresh, `Domain ${name}-none: define and start`);
     });

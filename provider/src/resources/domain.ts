@@ -388,7 +388,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
     const client = await clientFor(inputs.uri);
     const existing = await lookupByName(client, inputs.name);
     if (!existing) return define;
-    if (!inputs.adopt) return `${subject}: a domain of this name already exists; the create fails unless adopt: true takes it over`;
+    if (!inputs.adopt) return `${subject}: a domain of this name already exists; up will fail unless the Domain sets adopt: true`;
     const view = await viewDomainForRead(client, uuidToString(existing.uuid), { prefetch: false });
     if (!view) return define;
     const { changes } = await adoptionChanges(view, inputs);
