@@ -168,4 +168,74 @@ describe("e2e: ownership of devices and preview-time refusals", function () {
       await s.ok(["up", "--yes", "--skip-preview"]);
     });
   });
+
+  describe("adopting a running domain and a volume made with virsh", () => {
+    let s: TestStack;
+    const prefix = `lvt-own-${process.pid}-adopt-`;
+    const dom = `${prefix}vm`;
+    const vol = `${prefix}data.qcow2`;
+    const program = (o: { memoryMiB: number; importOption?: boolean }) =>
+      [
+        `const virt = require("pulumi-libvirt-live");`,
+        `const vm = new virt.Domain("vm", { name: ${j(dom)}, type: ${j(domainType())}, memoryMiB: ${o.memoryMiB}, maxMemoryMiB: 128, vcpus: 1, maxVcpus: 2,`,
+        `  guestAgent: false, shutdownTimeoutSeconds: 2, adopt: true }${o.importOption ? `, { import: ${j(virsh("domuuid", dom).trim())} }` : ""});`,
+        `const data = new virt.Volume("data", { name: ${j(vol)}, capacityBytes: 1024 * 1024, format: "qcow2", adopt: true });`,
+        `exports.domainId = vm.domainId; exports.uuid = vm.uuid; exports.key = data.key; exports.path = data.path;`,
+      ].join("\n") + "\n";
+
+    before(async () => {
+      const xml = path.join(tmp, "adopt.xml");
+      fs.writeFileSync(
+        xml,
+        `<domain type='${domainType()}'><name>${dom}</name><memory unit='MiB'>128</memory><currentMemory unit='MiB'>64</currentMemory>` +
+          `<vcpu current='1'>2</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices><memballoon model='virtio'/></devices></domain>`,
+      );
+      virsh("define", xml);
+      virsh("start", dom);
+      virsh("vol-create-as", "default", vol, "1M", "--format", "qcow2");
+      s = new TestStack(prefix, () => program({ memoryMiB: 64 }));
+      stacks.push(s);
+      await s.init();
+    });
+    after(() => {
+      removeDomain(dom);
+      // Normally destroyed with the stack already.
+      spawnSync("virsh", ["-q", "-c", "qemu:///system", "vol-delete", vol, "--pool", "default"], { stdio: "ignore" });
+    });
+
+    it("the import option is refused at once with a pointer to adopt (dynamic providers cannot import)", async () => {
+      s.write(program({ memoryMiB: 64, importOption: true }));
+      const r = await s.pulumi(["preview"]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stdout + r.stderr, /Domain vm: the "import" resource option does not work .*set adopt: true/);
+      s.write(program({ memoryMiB: 64 }));
+    });
+
+    it("preview says adopt with no restart; up takes both over with the same domain id, volume key and path", async () => {
+      const id = virsh("domid", dom).trim();
+      const key = virsh("vol-key", vol, "--pool", "default").trim();
+      const preview = await s.ok(["preview"]);
+      assert.match(preview.stdout, new RegExp(`Domain ${dom}: adopt existing domain \\(no restart\\)`));
+      assert.match(preview.stdout, new RegExp(`Volume ${vol}: adopt existing volume in pool default`));
+      await s.ok(["up", "--yes", "--skip-preview"]);
+      const outs = await s.outputs();
+      assert.equal(String(outs.domainId), id, "the running domain was not restarted");
+      assert.equal(outs.uuid, virsh("domuuid", dom).trim());
+      assert.equal(outs.key, key);
+      assert.equal((await s.pulumi(["preview", "--refresh", "--expect-no-changes"])).code, 0, "nothing left to do");
+    });
+
+    it("a live change to the adopted domain lands live; destroy then removes what the stack now owns", async () => {
+      const id = virsh("domid", dom).trim();
+      s.write(program({ memoryMiB: 96 }));
+      const preview = await s.ok(["preview"]);
+      assert.match(preview.stdout, new RegExp(`Domain ${dom}: memoryMiB → live`));
+      await s.ok(["up", "--yes", "--skip-preview"]);
+      assert.equal(virsh("domid", dom).trim(), id, "same running domain");
+      assert.match(virsh("dumpxml", "--inactive", dom), /<currentMemory unit='KiB'>98304<\/currentMemory>/);
+      await s.ok(["destroy", "--yes", "--skip-preview"]);
+      assert.doesNotMatch(virsh("list", "--all", "--name"), new RegExp(dom));
+      assert.doesNotMatch(virsh("vol-list", "default"), new RegExp(vol));
+    });
+  });
 });
