@@ -154,7 +154,7 @@ describe("Domain redefine keeps what it does not own (real daemon)", function ()
     assert.deepEqual(parseDomainXml(after).pciAddresses, parseDomainXml(before).pciAddresses);
   });
 
-  it("q35 keeps 8 root ports free by default; a larger hotplugSlots adds ports at the next config change", async () => {
+  it("q35 keeps 8 root ports free by default (hotplugSlots on create); a larger hotplugSlots adds ports at the next config change", async () => {
     const inputs = base(uniqueName("t-dom-q35"), { machine: "q35", running: false, networks: [{ network: "default" }] });
     const vm = await make(inputs);
     assert.equal(freeHotplugSlots(parseDomainXml(inactiveXml(vm.name))), 8);
@@ -162,5 +162,22 @@ describe("Domain redefine keeps what it does not own (real daemon)", function ()
     assert.equal(freeHotplugSlots(parseDomainXml(inactiveXml(vm.name))), 11);
     vm.outs = await update("Domain", vm.id, vm.outs, { ...inputs, hotplugSlots: 2 });
     assert.equal(freeHotplugSlots(parseDomainXml(inactiveXml(vm.name))), 11, "ports are never taken away");
+
+    const few = await make(base(uniqueName("t-dom-q35few"), { machine: "q35", running: false, hotplugSlots: 3 }));
+    assert.equal(freeHotplugSlots(parseDomainXml(inactiveXml(few.name))), 3, "hotplugSlots on create");
+  });
+
+  it("a running q35 domain takes 8 virtio disks live with the default hotplugSlots; the ninth finds no slot", async () => {
+    const vm = await make(base(uniqueName("t-dom-q35hp"), { machine: "q35" }));
+    const client = await clientFor(undefined);
+    const dom = await client.lookupDomainByUuid(vm.id);
+    const attach = (i: number) =>
+      client.attachDevice(
+        dom,
+        `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${image(`hp-${i}.img`)}'/><target dev='vd${String.fromCharCode(98 + i)}' bus='virtio'/><alias name='ua-disk-hp${i}'/></disk>`,
+        Affect.Live,
+      );
+    for (let i = 0; i < 8; i++) await attach(i);
+    await assert.rejects(attach(8), /No more available PCI slots/);
   });
 });
