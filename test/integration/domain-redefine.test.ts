@@ -127,7 +127,7 @@ describe("Domain redefine keeps what it does not own (real daemon)", function ()
     assert.ok(elementWithAlias(config, "disk", "ua-disk-race"), "the attach landed");
   });
 
-  it("devices added with virsh attach-device --config stay; the edited XML passes libvirt's schema", async function () {
+  it("devices added with virsh attach-device --config and the device claims in <metadata> stay; the edited XML passes libvirt's schema", async function () {
     const inputs = base(uniqueName("t-dom-virsh"), { disks: [{ source: image("d-boot.img"), bus: "scsi" }] });
     const vm = await make(inputs);
     const rng = path.join(tmp, "rng.xml");
@@ -136,6 +136,11 @@ describe("Domain redefine keeps what it does not own (real daemon)", function ()
     fs.writeFileSync(disk, `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${image("d-extra.img")}'/><target dev='vdb' bus='virtio'/></disk>\n`);
     virsh("attach-device", vm.name, rng, "--config");
     virsh("attach-device", vm.name, disk, "--config");
+    // The device claims Disk and Cdrom resources keep in the domain's <metadata> (an application namespace).
+    const ns = "https://pulumi-libvirt-live.invalid/xmlns/claims/1";
+    virsh("metadata", vm.name, ns, "--config", "--key", "plv", "--set", `<claims><device name="ua-disk-x" owner="urn:pulumi:s::p::virt:Disk::x" source="/x.img"/></claims>`);
+    const claims = virsh("metadata", vm.name, ns, "--config");
+    assert.match(claims, /ua-disk-x/);
     const before = inactiveXml(vm.name);
     const rngBefore = before.match(/<rng\b[\s\S]*?<\/rng>/)?.[0];
     assert.ok(rngBefore);
@@ -150,6 +155,7 @@ describe("Domain redefine keeps what it does not own (real daemon)", function ()
     vm.outs = await update("Domain", vm.id, vm.outs, { ...inputs, maxMemoryMiB: 192 });
     const after = inactiveXml(vm.name);
     assert.equal(after.match(/<rng\b[\s\S]*?<\/rng>/)?.[0], rngBefore);
+    assert.equal(virsh("metadata", vm.name, ns, "--config"), claims, "the claims in <metadata> stay");
     assert.match(after, /<target dev='vdb' bus='virtio'\/>/);
     assert.deepEqual(parseDomainXml(after).pciAddresses, parseDomainXml(before).pciAddresses);
   });

@@ -80,6 +80,17 @@ describe("vocab/domain-edit", function () {
     validates(edited, this);
   });
 
+  it("keeps the device claims other resources keep in <metadata> (namespaced elements)", () => {
+    const claims =
+      `<metadata><plv:claims xmlns:plv="https://pulumi-libvirt-live.invalid/xmlns/claims/1">` +
+      `<plv:device name="ua-disk-data" owner="urn:pulumi:s::p::virt:Disk::data" source="/var/lib/plv-rec/data.img"/>` +
+      `<plv:device name="lvq-disk-x" owner="urn:pulumi:s::p::virt:Disk::x" source="/a &amp; b.img"/></plv:claims></metadata>`;
+    const edited = editDomainXml(PC.replace("<os>", `${claims}\n  <os>`), { ...pcEdit, maxMemoryKiB: 262144 });
+    assert.match(edited, /<metadata>\s*<plv:claims xmlns:plv="https:\/\/pulumi-libvirt-live.invalid\/xmlns\/claims\/1">/);
+    assert.match(edited, /<plv:device name="ua-disk-data" owner="urn:pulumi:s::p::virt:Disk::data" source="\/var\/lib\/plv-rec\/data.img"\/>/);
+    assert.match(edited, /<plv:device name="lvq-disk-x" owner="urn:pulumi:s::p::virt:Disk::x" source="\/a &amp; b.img"\/>/);
+  });
+
   it("networks: a removed NIC goes, a new one comes without a MAC (libvirt picks), a kept one keeps MAC and address through a type change", () => {
     const foreign = PC.replace("</devices>", "<interface type='user'><mac address='52:54:00:00:00:99'/><model type='virtio'/><alias name='ua-nic-other'/></interface></devices>");
     const edited = parseDomainXml(
