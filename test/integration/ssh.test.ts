@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { LibvirtClient } from "../../provider/src/libvirt";
 import { assertReadsWhatVirshReads, bareDomainXml, removeDomain, uniqueName, virsh } from "../support/host";
+import { resourceRoundTrip } from "../support/remote";
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -86,6 +87,11 @@ describe("ssh transport (qemu+ssh) against a loopback sshd", function () {
 
   it("speaks RPC through ssh's stdio and reads what virsh reads", async () => {
     await assertReadsWhatVirshReads(uri(), options(), name);
+  });
+
+  it("creates, changes and deletes resources through a qemu+ssh:// uri (Volume grown, Cdrom media swapped)", async () => {
+    // Resources take only a uri: no_verify=1 is how a program skips the host key check (this sshd is the test's own).
+    await resourceRoundTrip(`${uri()}&no_verify=1`, name, dir);
   });
 
   it("refuses a host whose key is not the known one, saying why", async () => {
