@@ -249,6 +249,54 @@ describe("libvirt RPC client against the real daemon", function () {
       }
     });
 
+    it("keeps a connection whose daemon answers our keepalive pings (short interval, well past interval x count)", async () => {
+      const c = await LibvirtClient.connect("qemu:///system", { keepaliveIntervalMs: 100, keepaliveCount: 2 });
+      try {
+        await new Promise((r) => setTimeout(r, 1_000));
+        assert.equal(await c.libVersion(), await client.libVersion());
+        assert.equal(c.connectCount, 1, "libvirtd answered every PING with a PONG");
+      } finally {
+        await c.close();
+      }
+    });
+
+    it("declares a link that went silent dead within interval x (count + 1), and the next call reconnects", async () => {
+      const viaRelay = await LibvirtClient.connect(`qemu+unix:///system?socket=${relay.socketPath}`, {
+        keepaliveIntervalMs: 200,
+        keepaliveCount: 3,
+        callTimeoutMs: 60_000,
+      });
+      try {
+        relay.stalled = true;
+        const started = Date.now();
+        await assert.rejects(viaRelay.libVersion(), (e: unknown) => e instanceof ConnectionLostError && /keepalive/.test((e as Error).message));
+        const took = Date.now() - started;
+        assert.ok(took <= 200 * 4 + 500, `took ${took} ms`);
+        relay.stalled = false;
+        assert.equal((await viaRelay.lookupDomainByName(name)).name, name);
+        assert.equal(viaRelay.connectCount, 2);
+      } finally {
+        relay.stalled = false;
+        await viaRelay.close();
+      }
+    });
+
+    it("tears down a connection whose call timed out: the next call runs on a new connection at once", async () => {
+      const viaRelay = await LibvirtClient.connect(`qemu+unix:///system?socket=${relay.socketPath}`, { callTimeoutMs: 300, keepaliveIntervalMs: 0 });
+      try {
+        relay.stalled = true;
+        await assert.rejects(viaRelay.libVersion(), CallTimeoutError);
+        relay.stalled = false;
+        const started = Date.now();
+        assert.equal((await viaRelay.lookupDomainByName(name)).name, name);
+        assert.ok(Date.now() - started < 1_000);
+        assert.equal(viaRelay.connectCount, 2);
+      } finally {
+        relay.stalled = false;
+        await viaRelay.close();
+      }
+    });
+
     it("refuses calls after close with a clear error", async () => {
       const c = await LibvirtClient.connect("qemu:///system");
       await c.close();

@@ -39,7 +39,17 @@ export interface ClientOptions {
   dialTimeoutMs?: number;
   /** Extra ssh `-o` options for qemu+ssh URIs. */
   sshOptions?: string[];
+  /**
+   * Our own keepalive: a PING after this long without a word from the daemon (default 5000; 0 turns it off).
+   * Also the ssh ServerAliveInterval for qemu+ssh URIs.
+   */
+  keepaliveIntervalMs?: number;
+  /** Unanswered pings in a row after which the daemon is gone and the connection is dropped (default 3). */
+  keepaliveCount?: number;
 }
+
+export const DEFAULT_KEEPALIVE_INTERVAL_MS = 5_000;
+export const DEFAULT_KEEPALIVE_COUNT = 3;
 
 export interface VolumeInfo {
   type: number;
@@ -72,12 +82,18 @@ export class LibvirtClient {
   private qemuEventListeners = new Map<number, (event: QemuMonitorEvent) => void>();
   private readonly callTimeoutMs: number;
   private readonly dialTimeoutMs: number;
+  private readonly keepaliveIntervalMs: number;
+  private readonly keepaliveCount: number;
+  /** Set while a reconnect for event subscribers is scheduled. */
+  private resubscribeTimer: NodeJS.Timeout | undefined;
   /** How many times a connection was established; tests read it to see a reconnect happen. */
   connectCount = 0;
 
   private constructor(readonly uri: ParsedUri, private readonly options: ClientOptions) {
     this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
     this.dialTimeoutMs = options.dialTimeoutMs ?? 15_000;
+    this.keepaliveIntervalMs = options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
+    this.keepaliveCount = options.keepaliveCount ?? DEFAULT_KEEPALIVE_COUNT;
   }
 
   /** Opens a client and completes the handshake, so a bad URI or an unreachable daemon fails here. */
@@ -101,30 +117,59 @@ export class LibvirtClient {
   }
 
   private async establish(): Promise<RpcConnection> {
-    const transport = await dial(this.uri, { timeoutMs: this.dialTimeoutMs, sshOptions: this.options.sshOptions });
+    const transport = await dial(this.uri, {
+      timeoutMs: this.dialTimeoutMs,
+      sshOptions: this.options.sshOptions,
+      keepaliveIntervalMs: this.keepaliveIntervalMs,
+      keepaliveCount: this.keepaliveCount,
+    });
     const connection = new RpcConnection(transport);
+    // A message that does not decode throws here, and RpcConnection then drops the connection as corrupt.
     connection.onMessage((frame) => {
       const event = decodeDomainEvent(frame);
-      if (event && this.callbackIds.has(event.callbackId)) for (const listener of this.eventListeners) listener(event);
       const qemuEvent = decodeQemuMonitorEvent(frame);
-      if (qemuEvent) this.qemuEventListeners.get(qemuEvent.callbackId)?.(qemuEvent);
+      if (event && this.callbackIds.has(event.callbackId)) for (const listener of this.eventListeners) deliver(listener, event);
+      if (qemuEvent) {
+        const listener = this.qemuEventListeners.get(qemuEvent.callbackId);
+        if (listener) deliver(listener, qemuEvent);
+      }
     });
     connection.onClose(() => {
-      if (this.connection === connection) this.connection = null;
+      if (this.connection !== connection) return;
+      this.connection = null;
+      this.scheduleResubscribe(0);
     });
     try {
       await this.handshake(connection);
+      this.callbackIds = new Set();
+      // QMP subscriptions are not carried over: they belong to a wait in progress, which polls as well.
+      this.qemuEventListeners = new Map();
+      if (this.eventListeners.size > 0) await this.registerEvents(connection);
     } catch (error) {
       connection.shutdown();
       throw error;
     }
+    if (this.closed) {
+      connection.shutdown();
+      throw new ClientClosedError(this.uri.uri);
+    }
     this.connection = connection;
     this.connectCount++;
-    this.callbackIds = new Set();
-    // QMP subscriptions are not carried over: they belong to a wait in progress, which polls as well.
-    this.qemuEventListeners = new Map();
-    if (this.eventListeners.size > 0) await this.registerEvents(connection);
     return connection;
+  }
+
+  /**
+   * Domain events only flow over an open connection: while anyone listens, a lost connection is dialed again
+   * (and the events registered again) without waiting for the next call, retrying with a growing pause.
+   */
+  private scheduleResubscribe(delayMs: number): void {
+    if (this.closed || this.eventListeners.size === 0 || this.resubscribeTimer) return;
+    this.resubscribeTimer = setTimeout(() => {
+      this.resubscribeTimer = undefined;
+      if (this.closed || this.eventListeners.size === 0 || this.connection?.isOpen) return;
+      this.ensureConnection().catch(() => this.scheduleResubscribe(Math.min(Math.max(delayMs * 2, 100), 2_000)));
+    }, delayMs);
+    this.resubscribeTimer.unref();
   }
 
   private async handshake(connection: RpcConnection): Promise<void> {
@@ -139,7 +184,9 @@ export class LibvirtClient {
     await raw(RemoteProc.ConnectOpen, xdr().optional(this.uri.remoteName, (w, v) => w.string(v)).uint(0).bytes());
     // Telling the daemon we speak keepalive makes it ping us (we answer in RpcConnection) instead of
     // dropping long idle runs.
-    await raw(RemoteProc.ConnectSupportsFeature, xdr().int(Feature.ProgramKeepalive).bytes());
+    const keepalive = new XdrReader(await raw(RemoteProc.ConnectSupportsFeature, xdr().int(Feature.ProgramKeepalive).bytes())).int();
+    // And we ping it: a daemon (or a link) that went silent is found within interval x (count + 1).
+    if (keepalive === 1) connection.startKeepalive(this.keepaliveIntervalMs, this.keepaliveCount);
   }
 
   private async registerEvents(connection: RpcConnection): Promise<void> {
@@ -163,6 +210,7 @@ export class LibvirtClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.resubscribeTimer);
     const connection = this.connection;
     this.connection = null;
     if (!connection?.isOpen) return;
@@ -457,6 +505,15 @@ export class LibvirtClient {
 
   async deleteVolume(vol: StorageVolRef, flags = 0): Promise<void> {
     await this.call(RemoteProc.StorageVolDelete, xdr().put(writeVol, vol).uint(flags).bytes());
+  }
+}
+
+/** A listener that throws must not take the connection (or the process) down with it. */
+function deliver<T>(listener: (event: T) => void, event: T): void {
+  try {
+    listener(event);
+  } catch (error) {
+    process.emitWarning(`a libvirt event listener failed: ${(error as Error)?.message ?? String(error)}`);
   }
 }
 

@@ -60,6 +60,9 @@ export interface DialOptions {
   timeoutMs: number;
   /** Extra ssh `-o` options (tests use them for their own known_hosts). */
   sshOptions?: string[];
+  /** ssh's own dead-link detection (ServerAliveInterval, rounded up to whole seconds; ServerAliveCountMax). */
+  keepaliveIntervalMs?: number;
+  keepaliveCount?: number;
 }
 
 export function dial(parsed: ParsedUri, options: DialOptions): Promise<Transport> {
@@ -80,6 +83,9 @@ export function dial(parsed: ParsedUri, options: DialOptions): Promise<Transport
           remoteUri: parsed.remoteName,
           remoteSocket: socketPath,
           sshOptions: options.sshOptions,
+          serverAliveIntervalSeconds:
+            options.keepaliveIntervalMs && options.keepaliveIntervalMs > 0 ? Math.ceil(options.keepaliveIntervalMs / 1000) : undefined,
+          serverAliveCountMax: options.keepaliveCount,
         },
         options.timeoutMs,
       );

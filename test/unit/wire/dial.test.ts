@@ -43,6 +43,19 @@ describe("ssh transport command line", () => {
     assert.deepEqual(args.slice(args.indexOf("--"), args.indexOf("--") + 4), ["--", "h", "sh", "-c"]);
   });
 
+  it("asks ssh to find a dead link itself (ServerAliveInterval / ServerAliveCountMax), 5 s x 3 unless told", () => {
+    const option = (args: string[], name: string) => args.find((a) => a.startsWith(`${name}=`));
+    const plain = sshArgs({ host: "h", remoteUri: "qemu:///system", remoteSocket: "/run/s" });
+    assert.equal(option(plain, "ServerAliveInterval"), "ServerAliveInterval=5");
+    assert.equal(option(plain, "ServerAliveCountMax"), "ServerAliveCountMax=3");
+    assert.equal(plain[plain.indexOf("ServerAliveInterval=5") - 1], "-o");
+    const tuned = sshArgs({ host: "h", remoteUri: "qemu:///system", remoteSocket: "/run/s", serverAliveIntervalSeconds: 2, serverAliveCountMax: 4 });
+    assert.equal(option(tuned, "ServerAliveInterval"), "ServerAliveInterval=2");
+    assert.equal(option(tuned, "ServerAliveCountMax"), "ServerAliveCountMax=4");
+    // Both come before the host: after it they would be the remote command.
+    assert.ok(tuned.indexOf("ServerAliveCountMax=4") < tuned.indexOf("--"));
+  });
+
   it("quotes single quotes so a path cannot end the word", () => {
     assert.equal(shellQuote("a'b"), `'a'\\''b'`);
   });

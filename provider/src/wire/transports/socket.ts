@@ -47,6 +47,8 @@ export function socketTransport(socket: net.Socket, description: string, options
     close: () => {
       socket.end();
       socket.destroySoon?.();
+      // A peer that stopped reading (hung, or the link is gone) would keep queued writes, and the socket, forever.
+      setTimeout(() => socket.destroy(), 1_000).unref();
     },
   };
 }

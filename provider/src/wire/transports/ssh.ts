@@ -17,6 +17,12 @@ export interface SshTarget {
   /** Extra `-o` options, for tests that point ssh at their own known_hosts. */
   sshOptions?: string[];
   sshBinary?: string;
+  /**
+   * ssh's keepalive over the encrypted channel: a dead link or host ends the ssh child (and so the connection)
+   * after interval x count seconds of silence. Default 5 s x 3, as the RPC keepalive.
+   */
+  serverAliveIntervalSeconds?: number;
+  serverAliveCountMax?: number;
 }
 
 /** Quotes one word for the remote POSIX shell. */
@@ -26,6 +32,8 @@ export function shellQuote(word: string): string {
 
 export function sshArgs(target: SshTarget): string[] {
   const args = ["-T", "-e", "none", "-o", "BatchMode=yes"];
+  args.push("-o", `ServerAliveInterval=${target.serverAliveIntervalSeconds ?? 5}`);
+  args.push("-o", `ServerAliveCountMax=${target.serverAliveCountMax ?? 3}`);
   if (target.port !== undefined) args.push("-p", String(target.port));
   if (target.user !== undefined) args.push("-l", target.user);
   if (target.keyfile !== undefined) args.push("-i", target.keyfile);
