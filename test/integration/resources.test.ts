@@ -23,6 +23,15 @@ function namedNodes(domain: string): string[] {
   );
 }
 
+/** Polls an observation of the daemon's state (an unplug is asynchronous) instead of sleeping a fixed time. */
+async function until(what: string, probe: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const aliasesIn = (xml: string) => [...xml.matchAll(/<alias name='([^']+)'\/>/g)].map((m) => m[1]);
 
 describe("resources against the real daemon", function () {
@@ -54,7 +63,8 @@ describe("resources against the real daemon", function () {
   });
 
   after(async () => {
-    await remove("Domain", vm.id, vm.outs).catch(() => removeDomain(vmName));
+    if (vm) await remove("Domain", vm.id, vm.outs).catch(() => undefined);
+    removeDomain(vmName);
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -170,7 +180,7 @@ describe("resources against the real daemon", function () {
       const inputs = { resourceName: "qgone", domain: vmName, source: image("qgone.img"), bus: "scsi", via: "qmp" };
       const disk = await create("Disk", inputs);
       virsh("qemu-monitor-command", vmName, JSON.stringify({ execute: "device_del", arguments: { id: disk.outs.alias } }));
-      await new Promise((r) => setTimeout(r, 300));
+      await until("the device_del to finish (gone from query-block)", () => blockById(vmName, disk.outs.alias) === undefined);
       assert.equal((await read("Disk", disk.id, disk.outs)).id, "");
       const again = await create("Disk", inputs);
       assert.equal(blockById(vmName, again.outs.alias).inserted.file, inputs.source);
@@ -283,7 +293,7 @@ describe("resources against the real daemon", function () {
     it("a cdrom detached with virsh behind Pulumi's back reads as gone", async () => {
       const cd = await create("Cdrom", { resourceName: "cd-gone", domain: vmName, bus: "scsi", media: image("gone.iso", 1) });
       virsh("detach-device-alias", vmName, cd.outs.alias, "--live");
-      await new Promise((r) => setTimeout(r, 300));
+      await until("the unplug to finish (gone from the live XML)", () => !aliasesIn(virsh("dumpxml", vmName)).includes(cd.outs.alias));
       assert.equal((await read("Cdrom", cd.id, cd.outs)).id, "");
       await remove("Cdrom", cd.id, cd.outs);
       assert.ok(!aliasesIn(virsh("dumpxml", "--inactive", vmName)).includes(cd.outs.alias), "the config copy went too");
