@@ -1,4 +1,5 @@
-// GuestExec's pure parts against recorded guest-exec-status replies. Truncation is tested here, not live:
+// GuestExec's pure parts against hand-written guest-exec-status replies (test/fixtures/vocab/guest-*.json, not
+// recorded: shaped like qemu-ga 7.2's, see that folder's README). Truncation is tested here, not live:
 // qemu-ga truncates at 16 MiB per stream, but libvirt's RPC strings stop at 4 MiB, so a reply that large
 // never reaches the provider (measured: 3 MiB of output already fails with "Unable to encode message payload").
 import { strict as assert } from "node:assert";
