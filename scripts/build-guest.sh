@@ -13,8 +13,11 @@
 # (apt-get download + dpkg-deb -x, never installed; host /boot untouched) and the host's own
 # /usr/sbin/qemu-ga (package qemu-guest-agent, installed if missing) with the libraries ldd lists.
 #
+# util-linux's eject (Debian package eject, apt-get download + dpkg-deb -x, never installed) replaces busybox's
+# applet at /usr/bin/eject, with the libraries ldd lists: the guest's own eject opens a cdrom tray.
+#
 # Cache: $GUEST_CACHE_DIR (default /var/cache/pulumi-libvirt-live/guest)/<key>/ where <key> is
-#   <kernel ABI>_<kernel pkg version>__bb-<busybox-static version>__qga-<qemu-guest-agent version>__<hash>
+#   <kernel ABI>_<kernel pkg version>__bb-<busybox-static version>__qga-<qemu-guest-agent version>__ej-<eject version>__<hash>
 # and <hash> = sha256 (first 12 hex) of scripts/guest/init, scripts/guest/shutdown, this script, and the
 # qemu-ga binary + libraries. A directory is only ever created complete (built aside, then renamed).
 # The kernel part (vmlinux + module closure, from the 70 MB kernel .deb) is cached separately in
@@ -40,10 +43,11 @@ DEB_CACHE=${GUEST_DEB_CACHE:-/var/cache/pulumi-libvirt-live/debs}
 QGA=/usr/sbin/qemu-ga
 
 # Drivers the tests need, loaded in this order by /init (dependencies come along via modules.dep).
+# virtio_balloon: the guest gives memory back when a live memoryMiB change lowers the balloon target.
 # crct10dif_generic / crc64_rocksoft_generic are crypto providers sd_mod's CRC libraries ask for at
 # load time (not hard deps in modules.dep), so they go first.
 MODULES=(crct10dif_generic crc64_rocksoft_generic virtio_pci virtio_console virtio_blk virtio_scsi
-	sd_mod sr_mod xhci_pci usb_storage uas isofs)
+	sd_mod sr_mod xhci_pci usb_storage uas isofs virtio_balloon)
 
 T0=$(date +%s.%N)
 log() { [ "${GUEST_QUIET:-0}" = 1 ] || printf 'build-guest: %s\n' "$*" >&2; }
@@ -112,21 +116,22 @@ fi
 resolve_versions() { # sets KPKG KVER BB_VER from one apt-cache call
 	local q out
 	if [ -n "${GUEST_KERNEL_PKG:-}" ]; then q=$GUEST_KERNEL_PKG; else q='?name(^linux-image-6\.1\.0-[0-9]+-amd64$)'; fi
-	out=$(apt-cache show --no-all-versions "$q" busybox-static 2> /dev/null |
+	out=$(apt-cache show --no-all-versions "$q" busybox-static eject 2> /dev/null |
 		awk '/^Package:/ { p = $2 } /^Version:/ { print p, $2 }') || true
 	BB_VER=$(awk '$1 == "busybox-static" { print $2; exit }' <<< "$out")
+	EJ_VER=$(awk '$1 == "eject" { print $2; exit }' <<< "$out")
 	read -r KPKG KVER < <(awk '$1 ~ /^linux-image-/ { n = $1; sub(/^linux-image-6\.1\.0-/, "", n); sub(/-.*/, "", n); print n + 0, $1, $2 }' <<< "$out" |
 		sort -k1,1n | tail -1 | cut -d' ' -f2-) || true
-	[ -n "${KPKG:-}" ] && [ -n "${KVER:-}" ] && [ -n "$BB_VER" ]
+	[ -n "${KPKG:-}" ] && [ -n "${KVER:-}" ] && [ -n "$BB_VER" ] && [ -n "$EJ_VER" ]
 }
 if ! resolve_versions; then
 	[ "$(id -u)" = 0 ] || die "no kernel / busybox-static candidate in apt lists (and not root to apt-get update)"
 	log "no linux-image-6.1.0-*-amd64 / busybox-static candidate; apt-get update"
 	apt-get "${APT_OPTS[@]}" update >&2
-	resolve_versions || die "apt-cache has no linux-image-6.1.0-*-amd64 or busybox-static candidate"
+	resolve_versions || die "apt-cache has no linux-image-6.1.0-*-amd64, busybox-static or eject candidate"
 fi
 KABI=${KPKG#linux-image-}
-KEY=$(sanitize "${KABI}_${KVER}__bb-${BB_VER}__qga-${QGA_VER}__${CONTENT_HASH}")
+KEY=$(sanitize "${KABI}_${KVER}__bb-${BB_VER}__qga-${QGA_VER}__ej-${EJ_VER}__${CONTENT_HASH}")
 OUT="$CACHE_ROOT/$KEY"
 
 remember_key() { # best effort (a non-root caller of a cached build may not be able to write)
@@ -202,6 +207,20 @@ mkdir -p "$WORK/bb"
 dpkg-deb -x "$BBDEB" "$WORK/bb"
 BB="$WORK/bb/bin/busybox"
 [ -x "$BB" ] || die "no bin/busybox in $BBDEB"
+
+# eject (util-linux): the guest-side tray eject the cdrom drift tests run through the agent.
+fetch_deb eject "$EJ_VER"
+mkdir -p "$WORK/ej"
+dpkg-deb -x "$FETCHED" "$WORK/ej"
+EJECT="$WORK/ej/usr/bin/eject"
+[ -x "$EJECT" ] || die "no usr/bin/eject in $FETCHED"
+ej_libs() { # the libraries ldd resolves for eject on this host (absolute paths, one a line)
+	local out
+	out=$(ldd "$EJECT") || die "ldd $EJECT failed"
+	if grep -q 'not found' <<< "$out"; then die "ldd $EJECT: $(grep 'not found' <<< "$out")"; fi
+	awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<< "$out"
+}
+EJ_FILES=$(ej_libs)
 
 # --- kernel part: vmlinux + the module closure, cached per kernel package version and module list ----
 # (unpacking the 70 MB kernel .deb is most of a build; init-only changes reuse this).
@@ -333,6 +352,14 @@ for f in $QGA_FILES; do
 	cp -L "$f" "$R$f"
 done
 
+# util-linux's eject in place of busybox's applet, and its libraries (lib -> usr/lib as on the host).
+rm -f "$R/usr/bin/eject" "$R/bin/eject"
+install -m 0755 "$EJECT" "$R/usr/bin/eject"
+for f in $EJ_FILES; do
+	mkdir -p "$R$(dirname "$f")"
+	[ -e "$R$f" ] || cp -L "$f" "$R$f"
+done
+
 mkdir -p "$R/usr/lib/modules"
 cp -a "$KPART/modules/$KREL" "$R/usr/lib/modules/"
 "$BB" depmod -b "$R" "$KREL"
@@ -356,6 +383,8 @@ ln "$KPART/vmlinux" "$WORK/out/vmlinux" 2> /dev/null || cp "$KPART/vmlinux" "$WO
 	echo "modules_loaded=$(tr '\n' ' ' < "$KPART/modules.load")"
 	echo "modules_included=$(tr '\n' ' ' < "$KPART/modules.included")"
 	echo "qga_files=$(tr '\n' ' ' <<< "$QGA_FILES")"
+	echo "eject=$EJ_VER"
+	echo "eject_files=/usr/bin/eject $(tr '\n' ' ' <<< "$EJ_FILES")"
 	echo "cmdline=console=ttyS0 quiet panic=-1"
 	echo "vmlinux_bytes=$(stat -c %s "$WORK/out/vmlinux")"
 	echo "initrd_bytes=$(stat -c %s "$WORK/out/initrd.gz")"
