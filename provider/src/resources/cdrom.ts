@@ -18,7 +18,8 @@ import {
 } from "./devices";
 import { deviceNameFor } from "./device-names";
 import { DomainView, forgetSharedViews, freshView, lookupOrNull } from "./domain-view";
-import { clientFor, ResourceError, ResourceHandlers } from "./handler";
+import { clientFor, note, ResourceError, ResourceHandlers } from "./handler";
+import { setPersistent } from "./disk";
 import type { CdromInputs } from "./inputs";
 import { withDomainLock } from "./locks";
 import { qmp } from "./qemu";
@@ -31,6 +32,16 @@ export interface CdromOutputs extends CdromInputs {
   domainUuid: string;
   /** The media QEMU really has (query-block); null when the tray is empty. */
   inserted: string | null;
+  /**
+   * QEMU's tray_open: an eject inside the guest opens the tray and leaves the medium attached, so the guest has no
+   * medium and `media` reads as null. Null when the device has no tray (usb) or the domain is not running.
+   */
+  trayOpen: boolean | null;
+  /**
+   * Via libvirt: whether the persistent config has the drive. False when it was removed from the config behind
+   * Pulumi's back (the running drive stays, the next boot has none): diff reports it and update puts it back.
+   */
+  persistent?: boolean;
 }
 
 function deviceName(inputs: CdromInputs): string {
@@ -45,19 +56,43 @@ function cdromSpec(inputs: CdromInputs, alias: string, placement: Pick<DiskSpec,
   return { device: "cdrom", bus: inputs.bus, source: inputs.media ?? null, format: "raw", readonly: true, bootOrder: inputs.bootOrder, alias, ...placement };
 }
 
+/** What the guest sees in the drive: nothing while the tray is open, whatever QEMU still holds. */
+function mediaSeen(inserted: string | null, trayOpen: boolean | null): string | null {
+  return trayOpen === true ? null : inserted;
+}
+
 async function observe(view: DomainView, inputs: CdromInputs, alias: string): Promise<CdromOutputs | null> {
   const block = findBlockById(await view.blocks(), alias);
   if (inputs.via === "qmp") {
     if (!block || block.qdevId !== alias) return null;
     const inserted = block.inserted?.file ?? null;
-    return { ...inputs, media: inserted, target: inputs.target ?? alias, alias, domainUuid: view.uuid, inserted };
+    const trayOpen = block.trayOpen;
+    return { ...inputs, media: mediaSeen(inserted, trayOpen), target: inputs.target ?? alias, alias, domainUuid: view.uuid, inserted, trayOpen };
   }
   const inLive = diskByAlias(view.live, alias);
-  const drive = inLive ?? diskByAlias(view.config, alias);
+  const inConfig = diskByAlias(view.config, alias);
+  const drive = inLive ?? inConfig;
   if (!drive) return null;
-  // QEMU is the truth while running: an eject from inside the guest or a QMP swap shows only there.
+  // QEMU is the truth while running: an eject from inside the guest (tray open, medium still attached) or a QMP
+  // swap shows only there.
   const inserted = inLive ? (block?.inserted?.file ?? null) : drive.source;
-  return { ...inputs, media: inserted, target: drive.target, alias, domainUuid: view.uuid, inserted };
+  const trayOpen = inLive ? (block?.trayOpen ?? null) : null;
+  return {
+    ...inputs,
+    media: mediaSeen(inserted, trayOpen),
+    target: drive.target,
+    alias,
+    domainUuid: view.uuid,
+    inserted,
+    trayOpen,
+    // A running drive whose config entry was removed (virsh detach-disk --config) is gone at the next boot.
+    persistent: inConfig !== undefined,
+  };
+}
+
+/** The drive's config entry was removed behind Pulumi's back (read back by a refresh): update puts it back. */
+function missingFromConfig(olds: CdromOutputs): boolean {
+  return olds.via === "libvirt" && olds.persistent === false;
 }
 
 async function attach(view: DomainView, inputs: CdromInputs, alias: string): Promise<void> {
@@ -99,6 +134,22 @@ async function changeMediaXml(client: LibvirtClient, view: DomainView, olds: Cdr
   await update(media);
 }
 
+/**
+ * The guest opened the tray (its own eject, or the drive's button) and QEMU still holds the medium asked for:
+ * closing the tray gives it back. Otherwise, after a media change that left the tray open, the same.
+ */
+async function closeTray(client: LibvirtClient, view: DomainView, alias: string): Promise<void> {
+  const block = findBlockById(await view.blocks(), alias);
+  if (block?.trayOpen === true) await qmp(client, view.dom, blockdevCloseTray(alias));
+}
+
+/** QEMU has the medium with the tray shut, as the guest must see it; otherwise an error saying what it has. */
+async function verifyTray(view: DomainView, alias: string, media: string | null): Promise<void> {
+  if (media === null) return;
+  const block = findBlockById(await view.blocks(), alias);
+  if (block?.trayOpen === true) throw new Error(`QEMU still reports the tray of ${alias} open after closing it (medium ${JSON.stringify(block.inserted?.file ?? null)})`);
+}
+
 /** Media change over QMP, keeping our own node names: open, remove, swap the node, insert, close. */
 async function changeMediaQmp(client: LibvirtClient, view: DomainView, alias: string, media: string | null): Promise<void> {
   const nodes = blockNodeNames(alias);
@@ -112,9 +163,19 @@ async function changeMediaQmp(client: LibvirtClient, view: DomainView, alias: st
   await qmp(client, view.dom, blockdevCloseTray(alias));
 }
 
+const shared = deviceHandlers({ kind: KIND, label, deviceName, attach, expected, observe });
+
 export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
   kind: KIND,
-  ...deviceHandlers({ kind: KIND, label, deviceName, attach, expected, observe }),
+  ...shared,
+
+  async diff(id, olds, news) {
+    const result = await shared.diff(id, olds, news);
+    if (!missingFromConfig(olds)) return result;
+    // A Cdrom has no `persistent` input (through libvirt it is always in the config): a missing entry is drift.
+    note(`${label(news)}: persistent → live (the drive was removed from the domain's persistent config; it is added back, so it survives a restart)`);
+    return { ...result, changes: true };
+  },
 
 
   async update(_id, olds, news) {
@@ -127,14 +188,22 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
       const outs = await withDomainLock(uuidToString(dom.uuid), async () => {
         const view = await freshView(client, dom);
         if (!olds.owner && news.owner) await recordOwner(client, view, olds.alias, news.owner, media);
+        if (missingFromConfig(olds)) await setPersistent(client, view, olds.alias, true);
         const changing = olds.inserted !== media || olds.media !== media;
         if (changing) {
-          if (news.via === "qmp") await changeMediaQmp(client, view, olds.alias, media);
+          const trayOnly = view.running && media !== null && findBlockById(await view.blocks(), olds.alias)?.inserted?.file === media;
+          if (trayOnly) await closeTray(client, view, olds.alias);
+          else if (news.via === "qmp") await changeMediaQmp(client, view, olds.alias, media);
           else await changeMediaXml(client, view, olds, media);
+          // A change of medium on an open tray (the guest ejected it) must leave it shut, as the program asks.
+          if (view.running && media !== null && !trayOnly) await closeTray(client, await freshView(client, dom), olds.alias);
         }
-        // One read-back: after a change QEMU must show the new medium; it also gives the outputs.
+        // One read-back: after a change QEMU must show the new medium, tray shut; it also gives the outputs.
         const after = await freshView(client, dom);
-        if (changing && after.running) await verifyLive(after, olds.alias, { file: media, readonly: true });
+        if (changing && after.running) {
+          await verifyLive(after, olds.alias, { file: media, readonly: true });
+          await verifyTray(after, olds.alias, media);
+        }
         return observe(after, { ...news, target: olds.target }, olds.alias);
       });
       return { outs: outs ?? { ...olds, ...news, target: olds.target } };

@@ -52,7 +52,8 @@ async function observe(view: DomainView, inputs: DiskInputs, alias: string): Pro
   }
   // Look in the config too: a device on a bus that does not hot-plug waits there for the next boot.
   const inLive = diskByAlias(view.live, alias);
-  const disk = inLive ?? diskByAlias(view.config, alias);
+  const inConfig = diskByAlias(view.config, alias);
+  const disk = inLive ?? inConfig;
   if (!disk) return null;
   const live = inLive ? liveBlockOf(findBlockById(await view.blocks(), alias)) : null;
   return {
@@ -62,7 +63,9 @@ async function observe(view: DomainView, inputs: DiskInputs, alias: string): Pro
     readonly: live?.readonly ?? disk.readonly,
     bus: (disk.bus ?? inputs.bus) as DiskInputs["bus"],
     // The config holds the order that counts at boot (a running guest may carry none: see attachXml).
-    bootOrder: inputs.bootOrder === undefined ? undefined : (diskByAlias(view.config, alias) ?? disk).bootOrder ?? undefined,
+    bootOrder: inputs.bootOrder === undefined ? undefined : (inConfig ?? disk).bootOrder ?? undefined,
+    // Read back, so a disk removed from the config only (virsh detach-disk --config), gone at the next boot, is drift.
+    persistent: inConfig !== undefined,
     target: disk.target,
     alias,
     domainUuid: view.uuid,
@@ -89,9 +92,9 @@ async function attach(view: DomainView, inputs: DiskInputs, alias: string): Prom
 
 /**
  * Puts the running device's copy into the persistent config, or takes it out, so the next boot has the disk
- * exactly when `persistent` says. Returns whether the config changed.
+ * exactly when `persistent` says, without touching the running device. Returns whether the config changed.
  */
-async function setPersistent(client: LibvirtClient, view: DomainView, alias: string, persistent: boolean): Promise<boolean> {
+export async function setPersistent(client: LibvirtClient, view: DomainView, alias: string, persistent: boolean): Promise<boolean> {
   const inConfig = diskByAlias(view.config, alias);
   if (persistent && !inConfig) {
     const running = diskByAlias(view.live, alias);

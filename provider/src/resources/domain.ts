@@ -114,15 +114,20 @@ function domainEdit(news: DomainInputs, olds: DomainOutputs): DomainEdit {
   };
 }
 
-/** Whether what runs differs from the config in anything QEMU reads only at start. */
+/**
+ * Whether what runs differs from the config in anything the Domain owns and QEMU reads only at start. Disks and
+ * cdroms of Disk and Cdrom resources are theirs: they read their own config entries back and repair them, and a
+ * repair by `up` happens after this domain's read, so counting them here left a stale `pendingRestart` in the
+ * state after `up --refresh` (the next preview then showed `pendingRestart: true => false`).
+ */
 function configDiffersFromLive(live: ParsedDomain, config: ParsedDomain): boolean {
   const key = (d: ParsedDomain) =>
     JSON.stringify({
       max: d.maxMemoryKiB,
       vcpuMax: d.vcpus?.max,
       os: d.os,
-      disks: d.disks.map((x) => [x.target, x.bus, x.source, x.readonly]).sort(),
-      nics: d.interfaces.map((x) => [x.type, x.source, x.model]),
+      disks: d.disks.filter((x) => isInlineDiskAlias(x.alias)).map((x) => [x.target, x.bus, x.source, x.readonly]).sort(),
+      nics: d.interfaces.filter((x) => isDomainNic(x.alias)).map((x) => [x.type, x.source, x.model]),
       agent: d.hasGuestAgentChannel,
     });
   return key(live) !== key(config);
@@ -156,6 +161,24 @@ async function observe(view: DomainView, recorded: DomainInputs): Promise<Domain
 
 function situation(olds: DomainOutputs, news: DomainInputs): Situation {
   return { running: olds.running, restart: news.restart, machine: olds.machine };
+}
+
+/**
+ * Recorded outputs hold `maxMemoryMiB` and `maxVcpus` only where the inputs gave them. A program that starts
+ * declaring a ceiling equal to the one the domain has changes nothing: the recorded side gets the domain's real
+ * ceiling from its config, so only a different value is a change.
+ */
+async function withRealCeilings(uri: string | undefined, id: string, olds: DomainOutputs, news: DomainInputs): Promise<DomainOutputs> {
+  const memory = olds.maxMemoryMiB === undefined && typeof news.maxMemoryMiB === "number";
+  const vcpus = olds.maxVcpus === undefined && typeof news.maxVcpus === "number";
+  if (!memory && !vcpus) return olds;
+  const view = await viewDomainForRead(await clientFor(uri), id, { prefetch: false }).catch(() => null);
+  if (!view) return olds;
+  return {
+    ...olds,
+    maxMemoryMiB: memory && view.config.maxMemoryKiB ? Math.round(view.config.maxMemoryKiB / MIB) : olds.maxMemoryMiB,
+    maxVcpus: vcpus ? (view.config.vcpus?.max ?? olds.maxVcpus) : olds.maxVcpus,
+  };
 }
 
 function classifyDomainChanges(olds: DomainOutputs, news: DomainInputs): Classified[] {
@@ -316,8 +339,8 @@ async function discard(client: LibvirtClient, dom: DomainRef): Promise<void> {
 export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
   kind: KIND,
 
-  async diff(_id, olds, news) {
-    return planDiff(`Domain ${news.name}`, classifyDomainChanges(olds, news));
+  async diff(id, olds, news) {
+    return planDiff(`Domain ${news.name}`, classifyDomainChanges(await withRealCeilings(olds.uri, id, olds, news), news));
   },
 
   async create(inputs) {
@@ -363,7 +386,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
 
   async update(id, olds, news) {
     const client = await clientFor(news.uri);
-    return { outs: await applyChanges(client, id, olds, news) };
+    return { outs: await applyChanges(client, id, await withRealCeilings(olds.uri, id, olds, news), news) };
   },
 
   async delete(id, props) {
