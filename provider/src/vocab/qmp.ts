@@ -65,6 +65,11 @@ export interface BlockdevAddArgs {
   readonly driver: "raw" | "qcow2";
   readonly "node-name": string;
   readonly "read-only": boolean;
+  /**
+   * qcow2 only: null means "no backing image". Left out, QEMU opens whatever backing file the image's own
+   * header names (any path on the host, e.g. a guest-written image pointing at /etc/shadow or another VM's disk).
+   */
+  readonly backing?: null;
   readonly file: BlockdevFileNode;
 }
 
@@ -81,6 +86,8 @@ export function blockdevAdd(spec: BlockdevAddSpec): QmpCommand<"blockdev-add", B
       driver: spec.format,
       "node-name": names.format,
       "read-only": spec.readOnly,
+      // No backing store is ever declared through this path, so none may come from the image header either.
+      ...(spec.format === "qcow2" ? { backing: null } : {}),
       file: {
         driver: spec.hostDevice === true ? "host_device" : "file",
         filename: spec.filename,

@@ -81,6 +81,7 @@ describe("vocab/qmp", () => {
           driver: "qcow2",
           "node-name": "plv-data-fmt",
           "read-only": false,
+          backing: null,
           file: {
             driver: "file",
             filename: "/var/lib/libvirt/images/data.qcow2",
@@ -90,6 +91,16 @@ describe("vocab/qmp", () => {
           },
         },
       });
+    });
+
+    it("blockdev-add of a qcow2 passes backing: null, so a backing file named in the image header is never opened", () => {
+      const command = blockdevAdd({ blockId: "plv-data", filename: "/images/child.qcow2", format: "qcow2", readOnly: false });
+      const wire = JSON.parse(JSON.stringify(command)) as Record<string, any>;
+      assert.ok("backing" in wire.arguments, "backing survives JSON serialization");
+      assert.equal(wire.arguments.backing, null);
+      // raw has no backing option: QEMU would refuse the member.
+      const raw = JSON.parse(JSON.stringify(blockdevAdd({ blockId: "plv-cd", filename: "/images/x.iso", format: "raw", readOnly: true })));
+      assert.ok(!("backing" in raw.arguments));
     });
 
     it("blockdev-add keeps a hostile filename intact in the JSON", () => {
