@@ -110,8 +110,53 @@ export class Cdrom extends pulumi.dynamic.Resource {
 }
 
 export interface GuestExecOptions extends pulumi.CustomResourceOptions {
-  /** Make stdout and stderr secret in the state (input is always secret). */
+  /**
+   * Make stdout and stderr secret in the state (input is always secret). Default: secret when any of args, env,
+   * input or delete is given as an Output or Promise (it may be secret, and the output may echo it); `false`
+   * keeps them readable even then.
+   */
   secretOutput?: boolean;
+}
+
+/** Whether a value the program passed is a secret Output (a Promise is awaited first). */
+async function isSecretValue(value: unknown): Promise<boolean> {
+  const resolved = await value;
+  return pulumi.Output.isInstance(resolved) ? pulumi.isSecret(resolved as pulumi.Output<unknown>) : false;
+}
+
+/** Whether a value may hold an Output or a Promise anywhere (then its secretness is known only later). */
+function mayBeSecret(value: unknown): boolean {
+  if (pulumi.Output.isInstance(value) || value instanceof Promise) return true;
+  if (Array.isArray(value)) return value.some(mayBeSecret);
+  if (value && typeof value === "object") return Object.values(value).some(mayBeSecret);
+  return false;
+}
+
+/**
+ * The paths of what the program marked secret, for the provider's `secretInputs`: Pulumi hands the provider
+ * secrets in plain text, and this is how it knows which values to show as [secret].
+ */
+export async function secretPathsOf(args: GuestExecArgs): Promise<string[]> {
+  const paths: string[] = [];
+  const list = async (at: string, value: unknown) => {
+    if (value === undefined) return;
+    if (await isSecretValue(value)) return void paths.push(at);
+    const items = await value;
+    if (!Array.isArray(items)) return;
+    for (const [i, item] of items.entries()) if (await isSecretValue(item)) paths.push(`${at}[${i}]`);
+  };
+  await list("args", args.args);
+  await list("env", args.env);
+  if (args.input !== undefined && (await isSecretValue(args.input))) paths.push("input");
+  if (args.delete !== undefined) {
+    if (await isSecretValue(args.delete)) paths.push("delete");
+    else {
+      const del = (await args.delete) as { args?: unknown; env?: unknown } | undefined;
+      await list("delete.args", del?.args);
+      await list("delete.env", del?.env);
+    }
+  }
+  return paths;
 }
 
 /** A command run inside the guest through the QEMU guest agent. */
@@ -124,8 +169,14 @@ export class GuestExec extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: GuestExecArgs, opts: GuestExecOptions = {}) {
     const { secretOutput, ...rest } = opts;
-    const secrets = ["input", ...(secretOutput ? ["stdout", "stderr"] : [])];
-    const props = withOutputs({ ...args, input: args.input === undefined ? undefined : pulumi.secret(args.input) }, ["exitCode", "stdout", "stderr", "pid", "durationMs"]);
+    const { secretInputs: _ignored, ...given } = args;
+    const outputsSecret = secretOutput ?? [given.args, given.env, given.input, given.delete].some(mayBeSecret);
+    const secrets = ["input", ...(outputsSecret ? ["stdout", "stderr"] : [])];
+    const secretInputs = pulumi.output(secretPathsOf(given).then((paths) => [...paths, ...(secretOutput ? ["stdout", "stderr"] : [])]));
+    const props = withOutputs(
+      { ...given, input: given.input === undefined ? undefined : pulumi.secret(given.input), secretInputs },
+      ["exitCode", "stdout", "stderr", "pid", "durationMs"],
+    );
     super(...resourceArgs("GuestExec", name, props, { ...rest, additionalSecretOutputs: [...(rest.additionalSecretOutputs ?? []), ...secrets] }));
   }
 }

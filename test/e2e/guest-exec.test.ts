@@ -21,6 +21,32 @@ exports.secret = secret.stdout;
 `;
 }
 
+/** Secret values the program marks with pulumi.secret; none may be printed or stored in plaintext. */
+const TOKENS = ["tok-ARG-7c1d", "tok-ENV-93b0", "tok-INPUT-e42f", "tok-SEALED-55a1"];
+
+/** A GuestExec that fails quoting its secret arg, env and input on stderr, and one that succeeds with secrets. */
+const SECRET_EXECS = `
+const pulumi = require("@pulumi/pulumi");
+new virt.GuestExec("leaky", {
+  domain: vm.name, path: "/bin/sh",
+  args: ["-c", pulumi.secret("echo TOKEN=tok-ARG-7c1d >&2; echo \\"$LEAK\\" >&2; cat >&2; exit 3")],
+  env: [pulumi.secret("LEAK=tok-ENV-93b0")],
+  input: pulumi.secret("tok-INPUT-e42f"),
+});
+const sealed = new virt.GuestExec("sealed", {
+  domain: vm.name, path: "/bin/sh",
+  args: ["-c", pulumi.secret("test \\"$S\\" = tok-SEALED-55a1 && echo sealed ok")], env: [pulumi.secret("S=tok-SEALED-55a1")],
+});
+exports.sealed = sealed.stdout;
+`;
+
+function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = path.join(dir, e.name);
+    return e.isDirectory() ? filesUnder(full) : e.isFile() ? [full] : [];
+  });
+}
+
 describe("e2e: GuestExec under the real pulumi CLI", function () {
   this.timeout(300_000);
   let stack: TestStack;
@@ -34,6 +60,31 @@ describe("e2e: GuestExec under the real pulumi CLI", function () {
   after(async () => {
     const problems = await stack?.cleanup();
     assert.deepEqual(problems ?? [], []);
+  });
+
+  it("never prints secret args, env or input of a failing GuestExec, and keeps them ciphertext in the state", async () => {
+    const { kernel, initrd } = guestArtifacts();
+    stack.write(program(stack.prefix, kernel, initrd) + SECRET_EXECS);
+    const up = await stack.pulumi(["up", "--yes", "--skip-preview"]);
+    stack.write(program(stack.prefix, kernel, initrd));
+    const printed = up.stdout + up.stderr;
+    assert.notEqual(up.code, 0, `the failing command fails the up\n${printed}`);
+    assert.match(printed, /exited with 3, expected 0/, printed);
+    assert.match(printed, /\[secret\]/, "secret values are shown as [secret]");
+    for (const token of TOKENS) assert.ok(!printed.includes(token), `${token} was printed:\n${printed}`);
+    const plain = JSON.parse((await stack.ok(["stack", "export", "--show-secrets"])).stdout);
+    const ran = plain.deployment.resources.find((r: any) => r.urn.endsWith("::sealed"));
+    assert.equal(JSON.parse(ran?.outputs?.stdout?.plaintext ?? "null"), "sealed ok\n", "the command with secret args and env ran");
+    const state = (await stack.ok(["stack", "export"])).stdout;
+    for (const token of TOKENS) assert.ok(!state.includes(token), `${token} is in the state in plaintext`);
+    for (const file of filesUnder(stack.file("backend"))) {
+      const text = fs.readFileSync(file, "utf8");
+      for (const token of TOKENS) assert.ok(!text.includes(token), `${token} is in ${file} in plaintext`);
+    }
+    const sealed = JSON.parse(state).deployment.resources.find((r: any) => r.urn.endsWith("::sealed"));
+    for (const field of ["args", "env", "stdout"]) {
+      assert.equal(sealed.outputs[field]?.["4dabf18193072939515e22adb298388d"], "1b47061264138c4ac30d75fd1eb44270", `${field} is a secret in the state`);
+    }
   });
 
   it("runs the seed's uname -a and ip addr list in the guest, and keeps input and the asked-for output secret in the state", async () => {

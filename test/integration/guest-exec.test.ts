@@ -7,6 +7,10 @@ import * as path from "node:path";
 import { closeSharedClients } from "../../provider/src/libvirt";
 import { disk, DiskOutputs } from "../../provider/src/resources/disk";
 import { guestExec, GuestExecOutputs } from "../../provider/src/resources/guest-exec";
+import { agentCall } from "../../provider/src/resources/agent";
+import { readRecord, recordFile, removeRecord, writeRecord } from "../../provider/src/resources/exec-records";
+import { clientFor } from "../../provider/src/resources/handler";
+import { guestExec as guestExecRequest, parseGuestExecStarted } from "../../provider/src/vocab/qga";
 import { validateInputs } from "../../provider/src/resources/validate";
 import { bootGuest, BootedGuest, destroyGuest, guestBlockDevices, runInGuest } from "../support/guest";
 import { makeImage, removeDomain, uniqueName, virsh } from "../support/host";
@@ -41,9 +45,13 @@ describe("GuestExec and hotplug in a real guest", function () {
   let tmp: string;
   const timings: string[] = [];
 
+  const savedStateDir = process.env.PULUMI_LIBVIRT_LIVE_STATE_DIR;
+
   before(async function () {
     this.timeout(180_000);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lvt-gexec-"));
+    // Records of runs in flight go to this test's own directory.
+    process.env.PULUMI_LIBVIRT_LIVE_STATE_DIR = path.join(tmp, "state");
     guest = await bootGuest(name);
     timings.push(`boot to agent: ${guest.bootToAgentMs} ms`);
   });
@@ -53,6 +61,8 @@ describe("GuestExec and hotplug in a real guest", function () {
     if (guest) await destroyGuest(guest).catch(() => undefined);
     removeDomain(name);
     fs.rmSync(tmp, { recursive: true, force: true });
+    if (savedStateDir === undefined) delete process.env.PULUMI_LIBVIRT_LIVE_STATE_DIR;
+    else process.env.PULUMI_LIBVIRT_LIVE_STATE_DIR = savedStateDir;
     await closeSharedClients();
     if (timings.length > 0) console.log(`      timings: ${timings.join("; ")}`);
   });
@@ -109,18 +119,50 @@ describe("GuestExec and hotplug in a real guest", function () {
       assert.equal(outs.stdout, "hi there|a=b");
     });
 
-    it("reports a command that outlives its timeout with its pid, and creates nothing", async () => {
+    it("stops a command that outlives its timeout in the guest (children too), and the next create does not start it again", async () => {
+      const sleeper = () => runInGuest(guest, "/bin/ps", []).then((r) => /sleep 37/.test(r.stdout));
+      const inputs = exec({ path: "/bin/sh", args: ["-c", "sleep 37; echo late"], timeoutSeconds: 2 });
       let pid = 0;
       const started = Date.now();
-      await assert.rejects(guestExec.create(exec({ path: "/bin/sleep", args: ["30"], timeoutSeconds: 1 })), (error: Error) => {
-        assert.match(error.message, new RegExp(`^GuestExec /bin/sleep 30 on ${name}: timed out after 1 s; it still runs in the guest as pid \\d+$`));
-        pid = Number(/as pid (\d+)/.exec(error.message)![1]);
+      await assert.rejects(guestExec.create(inputs), (error: Error) => {
+        assert.match(error.message, new RegExp(`^GuestExec /bin/sh -c "sleep 37; echo late" on ${name}: timed out after 2 s and was stopped in the guest \\(guest pid \\d+, SIGTERM`));
+        pid = Number(/guest pid (\d+)/.exec(error.message)![1]);
         return true;
       });
-      assert.ok(Date.now() - started < 5_000, "the timeout is kept");
-      // The pid is real: the sleeper is still there, and is cleaned up here.
-      assert.equal((await runInGuest(guest, "/bin/kill", ["-0", String(pid)])).exitCode, 0);
-      await runInGuest(guest, "/bin/kill", [String(pid)]);
+      assert.ok(Date.now() - started < 15_000, "the timeout is kept");
+      assert.equal(await sleeper(), false, "neither the shell nor its sleep child runs in the guest any more");
+      assert.equal((await runInGuest(guest, "/bin/kill", ["-0", String(pid)])).exitCode, 1, "the pid is gone");
+      await assert.rejects(guestExec.create(inputs), (error: Error) => {
+        assert.match(error.message, new RegExp(`an earlier run of this command \\(guest pid ${pid}, started [^)]+\\) timed out and was stopped in the guest at [^;]+; it is not started again; .*change \`triggers\``));
+        return true;
+      });
+      assert.equal(await sleeper(), false, "the second create did not start it again");
+    });
+
+    it("recovers the result of a run whose status was never read, instead of running it again", async () => {
+      const marker = `/run/lvt-runs-${process.pid}`;
+      const inputs = exec({ path: "/bin/sh", args: ["-c", `echo run >> ${marker}; echo recovered`] });
+      // A run started as create starts it, whose guest-exec-status never came back (agent gone quiet, connection
+      // dropped, provider killed): its pid is recorded, its result still held by the agent.
+      const client = await clientFor(guest.uri);
+      const dom = await client.lookupDomainByUuid(guest.uuid);
+      const { pid } = parseGuestExecStarted(await agentCall(client, dom, guestExecRequest({ path: inputs.path, args: inputs.args, captureOutput: true }), 10));
+      const file = recordFile({ domainUuid: guest.uuid, path: inputs.path, args: inputs.args, env: inputs.env, captureOutput: inputs.captureOutput });
+      writeRecord(file, { pid, domainId: dom.id, startedAt: Date.now(), command: "test" });
+      const { outs } = await guestExec.create(inputs);
+      assert.equal(outs.pid, pid, "the earlier run's result");
+      assert.equal(outs.stdout, "recovered\n");
+      assert.equal((await runInGuest(guest, "/bin/cat", [marker])).stdout, "run\n", "the command ran once");
+      assert.equal(readRecord(file), null, "the record is gone once the result is read");
+
+      // A record whose pid the agent does not know (its result read elsewhere, qemu-ga restarted), or from an
+      // earlier boot of the domain: no second run, a message naming the pid.
+      writeRecord(file, { pid: 999_999, domainId: dom.id, startedAt: Date.now(), command: "test" });
+      await assert.rejects(guestExec.create(inputs), /an earlier run of this command \(guest pid 999999, .*the guest agent no longer knows that pid/);
+      writeRecord(file, { pid, domainId: dom.id + 1000, startedAt: Date.now(), command: "test" });
+      await assert.rejects(guestExec.create(inputs), new RegExp(`guest pid ${pid}, .*domain ${name} has been restarted since`));
+      assert.equal((await runInGuest(guest, "/bin/cat", [marker])).stdout, "run\n", "still one run");
+      removeRecord(file);
     });
 
     it("waits out a pause while the command runs, and reports an agent kept away by a pause", async () => {

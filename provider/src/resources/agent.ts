@@ -35,7 +35,8 @@ export async function isAgentTransient(client: LibvirtClient, dom: DomainRef, er
   if (isAgentUnavailable(error)) return true;
   if (!(error instanceof LibvirtError) || error.code !== ErrorCode.OperationInvalid) return false;
   const { state } = await client.domainState(dom).catch(() => ({ state: -1 }));
-  return state === DomainState.Paused;
+  // Running again by now: it was paused when libvirt answered, and has been resumed since (asking again is right).
+  return state === DomainState.Paused || state === DomainState.Running;
 }
 
 /** What went wrong, in words that tell the user what to do. `what` names the command, e.g. `guest-exec /bin/ls`. */

@@ -191,7 +191,7 @@ export function changedFields(olds: Values, news: Values, fields: readonly strin
  * Inputs that name the resource rather than configure it (the SDK sets resourceName and owner): never compared.
  * A device keeps the name it was created with, so a stack made before devices carried their owner keeps working.
  */
-export const NOT_COMPARED: ReadonlySet<string> = new Set(["resourceName", "owner"]);
+export const NOT_COMPARED: ReadonlySet<string> = new Set(["resourceName", "owner", "secretInputs"]);
 
 /**
  * Fields the provider picks at create when the program leaves them out: then an absent new value means

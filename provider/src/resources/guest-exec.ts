@@ -2,12 +2,28 @@
 // passthrough; args travel as a JSON array, never through a shell). Its result (exit code, output, pid,
 // duration) is recorded; changing the command or its triggers runs it again, and an optional `delete` command
 // runs when the resource goes away.
+//
+// At most once: the guest pid is written to a small file (exec-records.ts) as soon as guest-exec answers, and
+// removed once the result is read. A create that finds such a file for the same command on the same domain
+// does not start the command again: it asks the agent for that pid's result (a run whose result was lost to a
+// timeout, a dropped connection or a crash), waits for it if it still runs, and otherwise fails naming the pid.
+// A command that outlives timeoutSeconds is stopped in the guest (SIGTERM to it and its children, SIGKILL
+// after 5 s) and is not started again until its triggers (or command) change or the file is removed.
+//
+// Secrets: Pulumi hands the provider secret inputs in plain text; `secretInputs` (set by the SDK) says which,
+// and every note and error shows them as `[secret]` (secrets.ts). Output of a command with secret inputs is
+// never quoted: it may echo what it was given.
 import { DomainRef, ErrorCode, isNotFound, LibvirtClient, LibvirtError, uuidToString } from "../libvirt";
-import { guestExec as guestExecRequest, guestExecStatus, GuestExecStatus, parseGuestExecStarted, parseGuestExecStatus } from "../vocab/qga";
+import {
+  AgentError, agentErrorFromLibvirtMessage, guestExec as guestExecRequest, guestExecStatus, GuestExecStatus, isUnknownExecPid,
+  parseGuestExecStarted, parseGuestExecStatus, SIGNAL_TREE_SCRIPT,
+} from "../vocab/qga";
 import { AgentWaitError, agentCall, describeAgentError, isAgentTransient, waitForAgent } from "./agent";
 import { changedInputs, classifyField, ResourceKind } from "./classify";
+import { ExecRecord, readRecord, recordFile, removeRecord, writeRecord } from "./exec-records";
 import { clientFor, note, planDiff, ResourceError, ResourceHandlers } from "./handler";
 import type { GuestExecInputs } from "./inputs";
+import { Masker, masker, NO_SECRETS, SECRET } from "./secrets";
 import { inputFields } from "./validate";
 
 const KIND: ResourceKind = "GuestExec";
@@ -20,6 +36,8 @@ const AGENT_REPLY_SECONDS = 10;
 const STDERR_TAIL_LINES = 10;
 /** Longest command line quoted in messages. */
 const COMMAND_LABEL_CHARS = 160;
+/** After SIGTERM, how long a timed-out command gets to exit before SIGKILL; and after SIGKILL. */
+const STOP_GRACE_SECONDS = 5;
 
 /** What one run of a command left behind. */
 export interface GuestExecResult {
@@ -49,6 +67,8 @@ interface Command {
   env: string[];
   input?: string;
   captureOutput: boolean;
+  /** Where its fields sit in the inputs, for secretInputs paths: "" or "delete.". */
+  at?: string;
 }
 
 interface Limits {
@@ -56,12 +76,24 @@ interface Limits {
   agentTimeoutSeconds: number;
 }
 
-/** The command outlived its timeout; it keeps running in the guest. */
+/** The command outlived its timeout; `stopped` says whether it was stopped in the guest. */
 export class ExecTimeoutError extends Error {
-  constructor(readonly pid: number, timeoutSeconds: number, lastAgentError: unknown) {
+  constructor(readonly pid: number, readonly timeoutSeconds: number, readonly lastAgentError: unknown, readonly stopped = false, stopProblem?: string) {
     const why = lastAgentError instanceof Error ? ` (the agent last said: ${lastAgentError.message})` : "";
-    super(`timed out after ${timeoutSeconds} s; it still runs in the guest as pid ${pid}${why}`);
+    super(
+      stopped
+        ? `timed out after ${timeoutSeconds} s and was stopped in the guest (guest pid ${pid}, SIGTERM to it and its children)${why}`
+        : `timed out after ${timeoutSeconds} s; it still runs in the guest as pid ${pid}${stopProblem ? ` (stopping it failed: ${stopProblem})` : ""}${why}`,
+    );
     this.name = "ExecTimeoutError";
+  }
+}
+
+/** The result of a started run was not read (the agent or the connection failed); the run may go on. */
+class ResultLostError extends Error {
+  constructor(readonly pid: number, cause: unknown, what: string) {
+    super(`${what}; the result of guest pid ${pid} was not read (the next up asks the agent for it instead of running the command again)`, { cause });
+    this.name = "ResultLostError";
   }
 }
 
@@ -69,24 +101,26 @@ function quoteArg(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
 }
 
-/** The command as a reader would type it (for messages only: nothing ever runs this string). */
-export function commandLine(command: Pick<Command, "path" | "args">): string {
-  const text = [command.path, ...command.args].map(quoteArg).join(" ");
+/** The command as a reader would type it, secret args as [secret] (for messages only: nothing runs this string). */
+export function commandLine(command: Pick<Command, "path" | "args" | "at">, mask: Masker = NO_SECRETS): string {
+  const at = command.at ?? "";
+  const args = command.args.map((arg, i) => (mask.isSecret(`${at}args[${i}]`) ? SECRET : mask.text(quoteArg(arg))));
+  const text = [mask.text(quoteArg(command.path)), ...args].join(" ");
   return text.length > COMMAND_LABEL_CHARS ? `${text.slice(0, COMMAND_LABEL_CHARS - 1)}…` : text;
 }
 
-function label(inputs: GuestExecInputs): string {
-  return `${commandLine(inputs)} on ${inputs.domain}`;
+function label(inputs: GuestExecInputs, mask: Masker = masker(inputs)): string {
+  return `${commandLine(inputs, mask)} on ${inputs.domain}`;
 }
 
 function mainCommand(inputs: GuestExecInputs): Command {
   const { path, args = [], env = [], input, captureOutput = true } = inputs;
-  return { path, args, env, input, captureOutput };
+  return { path, args, env, input, captureOutput, at: "" };
 }
 
 function deleteCommand(inputs: GuestExecInputs): Command | null {
   const d = inputs.delete;
-  return d ? { path: d.path, args: d.args ?? [], env: d.env ?? [], captureOutput: true } : null;
+  return d ? { path: d.path, args: d.args ?? [], env: d.env ?? [], captureOutput: true, at: "delete." } : null;
 }
 
 /** The exit code that counts as success; null accepts any exit. */
@@ -114,19 +148,23 @@ export function resultFrom(pid: number, status: GuestExecStatus, durationMs: num
   };
 }
 
-function stderrTail(result: GuestExecResult): string {
+function stderrTail(result: GuestExecResult, mask: Masker): string {
   if (result.stderr.trim().length === 0) return "no stderr";
   const truncated = result.stderrTruncated ? ", truncated by the agent" : "";
+  if (mask.any) {
+    const lines = result.stderr.replace(/\n+$/, "").split("\n").length;
+    return `stderr: ${SECRET} (${lines} line${lines === 1 ? "" : "s"}${truncated}; not quoted: the command has secret inputs or outputs)`;
+  }
   return `stderr (last ${STDERR_TAIL_LINES} lines${truncated}):\n${lastLines(result.stderr, STDERR_TAIL_LINES)}`;
 }
 
 /** Why a finished command does not count as success, or null when it does. */
-export function exitProblem(result: GuestExecResult, expected: number | null): string | null {
+export function exitProblem(result: GuestExecResult, expected: number | null, mask: Masker = NO_SECRETS): string | null {
   if (expected === null && result.signal === null) return null;
   if (result.exitCode !== null && result.exitCode === expected) return null;
   const how = result.signal !== null ? `was killed by signal ${result.signal}` : `exited with ${result.exitCode}`;
   const want = expected === null ? "" : `, expected ${expected}`;
-  return `${how}${want} (pid ${result.pid}); ${stderrTail(result)}`;
+  return `${how}${want} (pid ${result.pid}); ${stderrTail(result, mask)}`;
 }
 
 /** Truncated output is reported, never hidden. */
@@ -148,6 +186,16 @@ function describeExecError(error: unknown, domainName: string, what: string): st
     );
   }
   return describeAgentError(error, domainName, what);
+}
+
+/** qemu-ga does not know this pid (any more): its status was read already, or the agent restarted. */
+function isUnknownPid(error: unknown): boolean {
+  if (error instanceof AgentError) return isUnknownExecPid(error.desc);
+  if (error instanceof LibvirtError) {
+    const refused = agentErrorFromLibvirtMessage(error.message);
+    return refused !== null && isUnknownExecPid(refused.desc);
+  }
+  return false;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -183,35 +231,153 @@ async function waitForExit(client: LibvirtClient, dom: DomainRef, pid: number, t
   }
 }
 
-/** Waits for the agent, starts the command and waits for its exit. Throws ExecTimeoutError or the agent's error. */
-async function runCommand(client: LibvirtClient, dom: DomainRef, command: Command, limits: Limits): Promise<GuestExecResult> {
-  await waitForAgent(client, dom, limits.agentTimeoutSeconds);
-  const request = guestExecRequest(command);
-  const started = Date.now();
-  const { pid } = parseGuestExecStarted(await agentCall(client, dom, request, AGENT_REPLY_SECONDS));
-  const status = await waitForExit(client, dom, pid, limits.timeoutSeconds);
-  return resultFrom(pid, status, Date.now() - started);
+/** Starts a command; resolves with qemu-ga's pid once guest-exec answers. */
+async function startCommand(client: LibvirtClient, dom: DomainRef, command: Command): Promise<number> {
+  return parseGuestExecStarted(await agentCall(client, dom, guestExecRequest(command), AGENT_REPLY_SECONDS)).pid;
+}
+
+/** Runs a small helper command to its end (its status is read, so the agent forgets it). */
+async function runHelper(client: LibvirtClient, dom: DomainRef, command: Command, seconds: number): Promise<GuestExecStatus> {
+  const pid = await startCommand(client, dom, command);
+  return waitForExit(client, dom, pid, seconds);
 }
 
 /**
- * Runs a command; every failure becomes one message for the user: the exit code and stderr, the timeout and
- * pid, or the agent's own error (which names the domain and the command).
+ * Stops a timed-out command in the guest: SIGTERM to it and its descendants, SIGKILL after STOP_GRACE_SECONDS.
+ * Returns null once the agent reports it exited, else what went wrong.
  */
-async function runOrExplain(
-  client: LibvirtClient, dom: DomainRef, command: Command, limits: Limits, expected: number | null,
-): Promise<GuestExecResult> {
-  let result: GuestExecResult;
-  try {
-    result = await runCommand(client, dom, command, limits);
-  } catch (error) {
-    if (error instanceof ExecTimeoutError || error instanceof AgentWaitError) throw error;
-    throw new Error(describeExecError(error, dom.name, `guest-exec ${commandLine(command)}`), { cause: error });
+async function stopInGuest(client: LibvirtClient, dom: DomainRef, pid: number): Promise<string | null> {
+  let problem: string | null = null;
+  for (const signal of ["TERM", "KILL"]) {
+    try {
+      const sent = await runHelper(client, dom, {
+        path: "/bin/sh", args: ["-c", SIGNAL_TREE_SCRIPT, "stop", signal, String(pid)], env: [], captureOutput: true,
+      }, AGENT_REPLY_SECONDS);
+      if (sent.exitCode !== 0 && sent.exitCode !== 1) problem = `kill -${signal} exited with ${sent.exitCode ?? `signal ${sent.signal}`}`;
+    } catch (error) {
+      problem = describeExecError(error, dom.name, `guest-exec /bin/sh -c kill -${signal} ${pid}`);
+    }
+    try {
+      await waitForExit(client, dom, pid, STOP_GRACE_SECONDS);
+      return null;
+    } catch (error) {
+      if (!(error instanceof ExecTimeoutError)) return problem ?? describeExecError(error, dom.name, `guest-exec-status ${pid}`);
+    }
   }
-  const problem = exitProblem(result, expected);
+  return problem ?? `guest pid ${pid} still runs after SIGKILL`;
+}
+
+/** One create's view of its run: where its record lives and how to word what happened. */
+interface Run {
+  client: LibvirtClient;
+  dom: DomainRef;
+  command: Command;
+  limits: Limits;
+  mask: Masker;
+  /** The record file, or null when no record is kept (delete commands). */
+  file: string | null;
+  /** The record as written, when there is one. */
+  record: ExecRecord | null;
+}
+
+/**
+ * Waits for a started run to end and returns its result. A timeout stops it in the guest (the record then says
+ * so); any other failure keeps the record, so the next create reads the result instead of running it again.
+ */
+async function finishRun(run: Run, pid: number, startedAt: number): Promise<GuestExecResult> {
+  const { client, dom, limits } = run;
+  let status: GuestExecStatus;
+  try {
+    status = await waitForExit(client, dom, pid, limits.timeoutSeconds);
+  } catch (error) {
+    if (error instanceof ExecTimeoutError) {
+      const problem = await stopInGuest(client, dom, pid);
+      if (problem === null && run.file && run.record) writeRecord(run.file, { ...run.record, stoppedAt: Date.now() });
+      throw new ExecTimeoutError(pid, limits.timeoutSeconds, error.lastAgentError, problem === null, problem ?? undefined);
+    }
+    throw new ResultLostError(pid, error, describeExecError(error, dom.name, `guest-exec-status ${pid}`));
+  }
+  if (run.file) removeRecord(run.file);
+  return resultFrom(pid, status, Date.now() - startedAt);
+}
+
+/** Waits for the agent, starts the command (recording its pid) and waits for its end. */
+async function startRun(run: Run): Promise<GuestExecResult> {
+  const { client, dom, command, limits, mask } = run;
+  await waitForAgent(client, dom, limits.agentTimeoutSeconds);
+  const startedAt = Date.now();
+  const pid = await startCommand(client, dom, command);
+  if (run.file) {
+    run.record = { pid, domainId: dom.id, startedAt, command: commandLine(command, mask) };
+    writeRecord(run.file, run.record);
+  }
+  return finishRun(run, pid, startedAt);
+}
+
+/** How to run the command anyway, for messages about an earlier run. */
+function againHint(file: string): string {
+  return `it is not started again; check the guest, then change \`triggers\` (or the command) to run it again, or remove ${file}`;
+}
+
+/**
+ * A create that finds the record of an earlier run of the same command: the earlier run's result where the
+ * agent still has it (waiting for the run if it goes on), else a failure naming the guest pid.
+ */
+async function resumeRun(run: Run, earlier: ExecRecord, file: string): Promise<GuestExecResult> {
+  const { client, dom, limits } = run;
+  const when = new Date(earlier.startedAt).toISOString();
+  const what = `an earlier run of this command (guest pid ${earlier.pid}, started ${when})`;
+  if (earlier.stoppedAt !== undefined) {
+    throw new Error(`${what} timed out and was stopped in the guest at ${new Date(earlier.stoppedAt).toISOString()}; ${againHint(file)}`);
+  }
+  if (earlier.domainId !== dom.id) {
+    throw new Error(`${what} lost its result: domain ${dom.name} has been restarted since, so whether it finished is unknown; ${againHint(file)}`);
+  }
+  await waitForAgent(client, dom, limits.agentTimeoutSeconds);
+  let status: GuestExecStatus;
+  try {
+    status = parseGuestExecStatus(await agentCall(client, dom, guestExecStatus(earlier.pid), AGENT_REPLY_SECONDS));
+  } catch (error) {
+    if (isUnknownPid(error)) {
+      throw new Error(`${what} lost its result: the guest agent no longer knows that pid (its result was read, or qemu-ga restarted); ${againHint(file)}`);
+    }
+    throw new ResultLostError(earlier.pid, error, describeExecError(error, dom.name, `guest-exec-status ${earlier.pid}`));
+  }
+  run.record = earlier;
+  if (!status.exited) {
+    note(`GuestExec ${commandLine(run.command, run.mask)} on ${dom.name}: ${what} still runs; waiting for it instead of starting the command again`);
+    return finishRun(run, earlier.pid, earlier.startedAt);
+  }
+  removeRecord(file);
+  note(`GuestExec ${commandLine(run.command, run.mask)} on ${dom.name}: recovered the result of ${what} instead of running the command again`);
+  return resultFrom(earlier.pid, status, Date.now() - earlier.startedAt);
+}
+
+/** Turns a run's result into success or one message for the user (the exit code and stderr tail). */
+function judge(run: Run, result: GuestExecResult, expected: number | null): GuestExecResult {
+  const problem = exitProblem(result, expected, run.mask);
   if (problem) throw new Error(problem);
   const truncated = truncationNote(result);
-  if (truncated) note(`GuestExec ${commandLine(command)} on ${dom.name}: ${truncated}`);
+  if (truncated) note(`GuestExec ${commandLine(run.command, run.mask)} on ${run.dom.name}: ${truncated}`);
   return result;
+}
+
+/** Every failure of a run as one message: the timeout and pid, the exit, or the agent's own error. */
+async function explained<T>(run: Run, what: () => Promise<T>): Promise<T> {
+  try {
+    return await what();
+  } catch (error) {
+    if (error instanceof ExecTimeoutError || error instanceof AgentWaitError || error instanceof ResultLostError) throw error;
+    // Messages written here for the user (plain Errors) stand as they are; the agent's and libvirt's are explained.
+    if (error instanceof Error && error.constructor === Error) throw error;
+    throw new Error(describeExecError(error, run.dom.name, `guest-exec ${commandLine(run.command, run.mask)}`), { cause: error });
+  }
+}
+
+/** The error create and delete throw: masked, and without a cause that could carry a secret further. */
+function failure(subject: string, error: unknown, mask: Masker, suffix = ""): ResourceError {
+  const message = mask.text(`${(error as Error).message ?? String(error)}${suffix}`);
+  return new ResourceError(mask.text(subject), message, mask.any ? undefined : { cause: error });
 }
 
 function recordedResult(outputs: GuestExecOutputs): GuestExecResult & { domainUuid: string } {
@@ -226,21 +392,30 @@ export const guestExec: ResourceHandlers<GuestExecInputs, GuestExecOutputs> = {
     // A re-run deletes first: the old delete command (e.g. `rm` of what the command made) runs before the new
     // command, so a create/remove pair never removes what the re-run just made.
     const fields = changedInputs(KIND, olds, news, inputFields(KIND));
-    return planDiff(`GuestExec ${label(news)}`, fields.map((f) => classifyField(KIND, f, olds, news, { running: true, restart: "never" })));
+    const mask = masker(news, masker(olds).any ? secretValuesOf(olds) : []);
+    return planDiff(`GuestExec ${label(news, mask)}`, fields.map((f) => classifyField(KIND, f, olds, news, { running: true, restart: "never" })));
   },
 
   async create(inputs) {
+    const mask = masker(inputs);
+    const subject = `${KIND} ${label(inputs, mask)}`;
     const client = await clientFor(inputs.uri);
     const dom = await findDomain(client, inputs.domain);
-    if (!dom) throw new ResourceError(`${KIND} ${label(inputs)}`, `domain "${inputs.domain}" not found`);
+    if (!dom) throw new ResourceError(subject, `domain "${mask.text(inputs.domain)}" not found`);
+    const domainUuid = uuidToString(dom.uuid);
+    const command = mainCommand(inputs);
+    const file = recordFile({ domainUuid, ...command, triggers: inputs.triggers });
+    const run: Run = { client, dom, command, limits: inputs, mask, file, record: null };
     let result: GuestExecResult;
     try {
-      result = await runOrExplain(client, dom, mainCommand(inputs), inputs, expectedExitCode(inputs));
+      const earlier = readRecord(file);
+      result = await explained(run, () => (earlier ? resumeRun(run, earlier, file) : startRun(run)));
+      result = judge(run, result, expectedExitCode(inputs));
     } catch (error) {
-      // Not created: the next `up` runs the command again.
-      throw new ResourceError(`${KIND} ${label(inputs)}`, (error as Error).message, { cause: error });
+      // Not created. A run that exited (with a failure) is run again by the next `up`; one whose result was
+      // lost or that timed out is not (its record stays): see the comment at the top.
+      throw failure(subject, error, mask);
     }
-    const domainUuid = uuidToString(dom.uuid);
     return { id: `${domainUuid}/exec/${result.pid}/${Date.now()}`, outs: { ...inputs, ...result, domainUuid } };
   },
 
@@ -259,24 +434,44 @@ export const guestExec: ResourceHandlers<GuestExecInputs, GuestExecOutputs> = {
   async delete(_id, props) {
     const command = deleteCommand(props);
     if (!command) return;
+    const mask = masker(props);
+    const subject = `${KIND} ${label(props, mask)}`;
     const client = await clientFor(props.uri);
     const dom = await findDomain(client, props.domainUuid ?? props.domain);
     if (!dom) return;
     if (dom.id === -1) {
-      note(`GuestExec ${label(props)}: domain is not running; the delete command ${commandLine(command)} is skipped`);
+      note(mask.text(`${subject}: domain is not running; the delete command ${commandLine(command, mask)} is skipped`));
       return;
     }
+    const run: Run = { client, dom, command, limits: props, mask, file: null, record: null };
     try {
-      await runOrExplain(client, dom, command, props, 0);
+      judge(run, await explained(run, () => startRun(run)), 0);
     } catch (error) {
       const hint = "fix the guest, or change or remove `delete` (that runs nothing) and delete again";
-      const message = `delete command ${commandLine(command)}: ${(error as Error).message}; ${hint}`;
-      throw new ResourceError(`${KIND} ${label(props)}`, message, { cause: error });
+      throw failure(subject, new Error(`delete command ${commandLine(command, mask)}: ${(error as Error).message}; ${hint}`), mask);
     }
   },
 
   async describeCreate(inputs) {
-    const cleanup = inputs.delete ? `; on delete: ${commandLine({ path: inputs.delete.path, args: inputs.delete.args ?? [] })}` : "";
-    return `GuestExec ${label(inputs)}: run once through the guest agent${cleanup}`;
+    const mask = masker(inputs);
+    const del = deleteCommand(inputs);
+    const cleanup = del ? `; on delete: ${commandLine(del, mask)}` : "";
+    return mask.text(`GuestExec ${label(inputs, mask)}: run once through the guest agent${cleanup}`);
   },
 };
+
+/** The secret values recorded with earlier outputs (a diff masks old and new values alike). */
+function secretValuesOf(olds: GuestExecOutputs): string[] {
+  const values: string[] = [];
+  const mask = masker(olds);
+  const probe = (path: string, value: unknown) => {
+    if (mask.isSecret(path) && typeof value === "string") values.push(value);
+  };
+  (olds.args ?? []).forEach((a, i) => probe(`args[${i}]`, a));
+  (olds.env ?? []).forEach((e, i) => {
+    probe(`env[${i}]`, e);
+    if (mask.isSecret(`env[${i}]`) && e.includes("=")) values.push(e.slice(e.indexOf("=") + 1));
+  });
+  probe("input", olds.input);
+  return values;
+}

@@ -6,6 +6,7 @@ import type { ClientOptions, LibvirtClient } from "../libvirt";
 import { defaultUri, sharedClient } from "../libvirt/pool";
 import type { Classified, ResourceKind } from "./classify";
 import { CheckFailure, validateInputs } from "./validate";
+import { masker } from "./secrets";
 
 export { isUnknown, UNKNOWN } from "./validate";
 
@@ -84,11 +85,13 @@ export function dynamicProvider<I extends Fields, O extends Fields>(handlers: Re
   const provider = {
     async check(olds: Props, news: Props): Promise<{ inputs?: Props; failures?: CheckFailure[] }> {
       const { inputs, failures } = validateInputs(handlers.kind, stripProvider(news));
-      if (failures.length > 0) return { inputs: news, failures };
+      // Values the program marked secret (secretInputs, set by the SDK) never appear in a failure's reason.
+      const mask = masker(news);
+      if (failures.length > 0) return { inputs: news, failures: failures.map((f) => ({ ...f, reason: mask.text(f.reason) })) };
       const isCreate = !olds || Object.keys(stripProvider(olds)).length === 0;
       if (isCreate && handlers.describeCreate) {
         const line = await handlers.describeCreate(inputs as unknown as I).catch(() => null);
-        if (line) note(line);
+        if (line) note(mask.text(line));
       }
       return { inputs: { ...inputs, __provider: news.__provider } };
     },

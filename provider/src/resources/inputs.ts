@@ -312,6 +312,11 @@ export interface GuestExecInputs {
    * @default 300
    */
   agentTimeoutSeconds: number;
+  /**
+   * Set by the SDK, not by programs: the inputs the program marked secret (`args[1]`, `env`, `input`, `delete.args[0]`, ...) and `stdout`/`stderr` when the outputs are to be kept secret. Pulumi hands a dynamic provider its secrets in plain text; the provider shows `[secret]` for these values (and for any text equal to one of them) in every note, log line and error message. Not compared: changing it runs nothing.
+   * @default []
+   */
+  secretInputs: string[];
 }
 
 /**

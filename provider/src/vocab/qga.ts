@@ -173,3 +173,25 @@ export function parseGuestInfo(ret: unknown): GuestInfo {
   );
   return { version: ret["version"], commands };
 }
+
+/**
+ * qemu-ga's answer to guest-exec-status for a pid it does not know (never started by it, its status already
+ * read, or the agent restarted since): "Invalid parameter 'pid'". `message` is the AgentError's desc or
+ * libvirt's wrapped message.
+ */
+export function isUnknownExecPid(message: string): boolean {
+  return /Invalid parameter 'pid'/.test(message);
+}
+
+/**
+ * A POSIX shell script that sends a signal to a process and all its descendants (found through /proc), for
+ * `/bin/sh -c SCRIPT stop SIGNAL PID`: a command started as `sh -c "…"` leaves its children running when only
+ * the shell is signalled. Exits 0 when the process was signalled, 1 when it was gone already.
+ */
+export const SIGNAL_TREE_SCRIPT = [
+  'kids() { for f in /proc/[0-9]*/stat; do l=$(cat "$f" 2>/dev/null) || continue; r=${l##*) }; pp=${r#* }; pp=${pp%% *};',
+  '  if [ "$pp" = "$1" ]; then c=${f#/proc/}; echo "${c%/stat}"; fi; done; }',
+  'all() { echo "$1"; for k in $(kids "$1"); do all "$k"; done; }',
+  '[ -d "/proc/$2" ] || exit 1',
+  'kill -"$1" $(all "$2") 2>/dev/null; exit 0',
+].join("\n");
