@@ -18,6 +18,7 @@ import * as path from "path";
 import Ajv2020 from "ajv/dist/2020";
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020";
 import type { InputsByKind, ResourceKind } from "./inputs";
+import { parseLibvirtUri, UriError } from "../wire/dial";
 
 export type { InputsByKind, ResourceKind } from "./inputs";
 export type {
@@ -413,6 +414,13 @@ function explainUri(v: string): string {
   const p = pathAndQuery.split("?")[0] ?? "";
   if (p !== "/system" && p !== "/session") {
     return `${rule} (path /system or /session): ${show(v)} has path ${show(p)}`;
+  }
+  // Percent-escapes, and what the user and host decode to (they reach ssh's command line): dial.ts's rules,
+  // which the schema's pattern mirrors, say exactly what is wrong.
+  try {
+    parseLibvirtUri(v);
+  } catch (error) {
+    if (error instanceof UriError) return `${rule}: ${error.reason}`;
   }
   return `${rule}: ${show(v)} has an invalid user, host, port or query`;
 }

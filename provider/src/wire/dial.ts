@@ -21,9 +21,80 @@ export interface ParsedUri {
 }
 
 export class UriError extends Error {
-  constructor(uri: string, reason: string) {
+  constructor(uri: string, readonly reason: string) {
     super(`libvirt URI "${uri}": ${reason}`);
+    this.name = "UriError";
   }
+}
+
+// The user and host end up on ssh's command line, and ssh may expand them into its ProxyCommand, which a shell
+// runs: decoded, they may hold only these characters (no control characters, quotes, spaces, shell
+// metacharacters or '%'), and may not start with '-' (it would read as an option).
+const USER_CHARS = /[^A-Za-z0-9._~+@-]/u;
+const HOST_CHARS = /[^A-Za-z0-9._:-]/u;
+/** In query values (keyfile, socket, pkipath): anything printable; paths with spaces are fine. */
+const PARAM_CHARS = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/u;
+
+/** A value quoted for an error message, with anything that could disturb a terminal escaped. */
+function quoted(v: string): string {
+  return JSON.stringify(v).replace(/[\x7f-\x9f\u2028\u2029]/gu, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, "0")}`);
+}
+
+function describeChar(ch: string): string {
+  const cp = ch.codePointAt(0) ?? 0;
+  const hex = `U+${cp.toString(16).toUpperCase().padStart(4, "0")}`;
+  if (ch === "\n") return "a newline";
+  if (ch === "\0") return "a NUL character";
+  if (ch === " ") return "a space";
+  if (ch === "'") return `"'"`;
+  if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp === 0x2028 || cp === 0x2029) return `the control character ${hex}`;
+  if (cp > 0x7e) return `'${ch}' (${hex})`;
+  return `'${ch}'`;
+}
+
+/**
+ * Percent-decodes one part of a URI; a malformed escape (`%zz`, a lone `%`) or bytes that are not UTF-8 are a
+ * UriError naming the part, never the bare URIError decodeURIComponent would throw.
+ */
+function decodePart(uri: string, what: string, raw: string, plusIsSpace = false): string {
+  const bad = /%(?![0-9A-Fa-f]{2})/.exec(raw);
+  if (bad) {
+    const escape = raw.slice(bad.index, bad.index + 3).replace(/^(%[^%]{0,2}).*$/su, "$1");
+    throw new UriError(uri, `malformed percent-escape ${quoted(escape)} in the ${what}: '%' must be followed by two hex digits`);
+  }
+  try {
+    return decodeURIComponent(plusIsSpace ? raw.replace(/\+/g, " ") : raw);
+  } catch {
+    throw new UriError(uri, `the percent-escapes in the ${what} ${quoted(raw)} do not decode to UTF-8 text`);
+  }
+}
+
+function checkName(uri: string, what: "user" | "host", decoded: string, raw: string, chars: RegExp): void {
+  const from = decoded === raw ? "" : ` (decoded from ${quoted(raw)})`;
+  if (decoded.startsWith("-")) throw new UriError(uri, `the ${what} ${quoted(decoded)}${from} starts with '-'`);
+  const bad = chars.exec(decoded);
+  if (bad) {
+    throw new UriError(
+      uri,
+      `the ${what} ${quoted(decoded)}${from} contains ${describeChar(bad[0])}; ` +
+        `a ${what} may hold only letters, digits and ${what === "user" ? "'.', '_', '~', '+', '@', '-'" : "'.', '_', '-' (':' in [IPv6])"}`,
+    );
+  }
+}
+
+/** The query's parameters, decoded with the same care as the user and host. */
+function parseParams(uri: string, query: string): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const pair of query.split("&")) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const name = decodePart(uri, "query", eq < 0 ? pair : pair.slice(0, eq), true);
+    const value = decodePart(uri, "query", eq < 0 ? "" : pair.slice(eq + 1), true);
+    const bad = PARAM_CHARS.exec(name + value);
+    if (bad) throw new UriError(uri, `the query parameter ${quoted(name)} contains ${describeChar(bad[0])}`);
+    params.append(name, value);
+  }
+  return params;
 }
 
 export function parseLibvirtUri(uri: string): ParsedUri {
@@ -34,7 +105,9 @@ export function parseLibvirtUri(uri: string): ParsedUri {
   let hostPort = authority;
   const at = authority.lastIndexOf("@");
   if (at >= 0) {
-    user = decodeURIComponent(authority.slice(0, at));
+    const raw = authority.slice(0, at);
+    user = decodePart(uri, "user", raw);
+    checkName(uri, "user", user, raw, USER_CHARS);
     hostPort = authority.slice(at + 1);
   }
   let host: string | undefined = hostPort;
@@ -45,6 +118,11 @@ export function parseLibvirtUri(uri: string): ParsedUri {
     port = Number(portMatch[2]);
   }
   host = host?.replace(/^\[(.*)\]$/, "$1") || undefined;
+  if (host !== undefined) {
+    const raw = host;
+    host = decodePart(uri, "host", raw);
+    checkName(uri, "host", host, raw, HOST_CHARS);
+  }
   // libvirt's rule: no transport and no host means the local socket; a host with no transport means TLS.
   const transport = (explicitTransport ?? (host ? "tls" : "unix")) as TransportKind;
   if (!["unix", "tcp", "ssh", "tls"].includes(transport)) {
@@ -53,7 +131,7 @@ export function parseLibvirtUri(uri: string): ParsedUri {
   if ((transport === "tcp" || transport === "ssh" || transport === "tls") && !host) {
     throw new UriError(uri, `the ${transport} transport needs a host, e.g. qemu+${transport}://host/system`);
   }
-  return { uri, transport, user, host, port, remoteName: `${driver}://${path}`, params: new URLSearchParams(query) };
+  return { uri, transport, user, host, port, remoteName: `${driver}://${path}`, params: parseParams(uri, query) };
 }
 
 export interface DialOptions {

@@ -106,6 +106,18 @@ const cases: Case[] = [
   { title: "zero detach timeout", kind: "Disk", inputs: { ...DISK, detachTimeoutSeconds: 0 }, property: "detachTimeoutSeconds", reason: /greater than 0/ },
   { title: "URI with an unknown transport", kind: "Disk", inputs: { ...DISK, uri: "qemu+http://host/system" }, property: "uri", reason: /scheme "qemu\+http"/ },
   { title: "URI with another path", kind: "Disk", inputs: { ...DISK, uri: "qemu:///embed" }, property: "uri", reason: /path \/system or \/session/ },
+  // Percent-escapes in a URI: decoded, the user and host go to ssh; a malformed escape is a check failure.
+  { title: "URI user with a malformed escape %zz", kind: "Disk", inputs: { ...DISK, uri: "qemu+ssh://%zz@host/system" }, property: "uri", reason: /malformed percent-escape "%zz"/ },
+  { title: "URI user ending in a bare %", kind: "Disk", inputs: { ...DISK, uri: "qemu+ssh://user%@host/system" }, property: "uri", reason: /malformed percent-escape "%"/ },
+  { title: "URI query with a malformed escape", kind: "Disk", inputs: { ...DISK, uri: "qemu+ssh://host/system?keyfile=%G0" }, property: "uri", reason: /malformed percent-escape "%G0"/ },
+  { title: "URI user that decodes to a quote", kind: "Disk", inputs: { ...DISK, uri: "qemu+ssh://a%27b@host/system" }, property: "uri", reason: /user "a'b" \(decoded from "a%27b"\) contains "'"/ },
+  { title: "URI user that decodes to a newline", kind: "Domain", inputs: { ...DOMAIN, uri: "qemu+ssh://a%0Ab@host/system" }, property: "uri", reason: /user "a\\nb" .*contains a newline/ },
+  { title: "URI user that decodes to a NUL", kind: "Volume", inputs: { ...VOLUME, uri: "qemu+ssh://a%00@host/system" }, property: "uri", reason: /control character|NUL/ },
+  { title: "URI user that decodes to shell metacharacters", kind: "Cdrom", inputs: { ...CDROM, uri: "qemu+ssh://x%3B%24%28id%29@host/system" }, property: "uri", reason: /user "x;\$\(id\)" .*contains ';'/ },
+  { title: "URI user that decodes to a space", kind: "GuestExec", inputs: { ...EXEC, uri: "qemu+ssh://a%20b@host/system" }, property: "uri", reason: /contains a space/ },
+  { title: "URI user starting with '-'", kind: "Disk", inputs: { ...DISK, uri: "qemu+ssh://-x@host/system" }, property: "uri", reason: /user "-x" starts with '-'/ },
+  { title: "URI host starting with '-'", kind: "Disk", inputs: { ...DISK, uri: "qemu+ssh://-oProxyCommand/system" }, property: "uri", reason: /host "-oProxyCommand" starts with '-'/ },
+  { title: "URI host with an escape", kind: "Disk", inputs: { ...DISK, uri: "qemu+ssh://ho%3Bst/system" }, property: "uri", reason: /host "ho;st" \(decoded from "ho%3Bst"\) contains ';'/ },
   { title: "unknown disk format", kind: "Disk", inputs: { ...DISK, format: "vmdk" }, property: "format" },
 
   // ---- Cdrom
@@ -176,6 +188,12 @@ describe("schema validation rejects hostile or wrong inputs, naming the property
       assertSafeReasons(failures);
     });
   }
+
+  it("URI: well-formed escapes of ordinary characters still pass (user j%2Edoe is j.doe)", () => {
+    for (const uri of ["qemu+ssh://j%2Edoe@host/system", "qemu+ssh://ops%40corp@host/system", "qemu+ssh://host/system?keyfile=/k/id%5Fed25519"]) {
+      assert.deepEqual(validateInputs("Disk", { ...DISK, uri }).failures, [], uri);
+    }
+  });
 
   // Every character that must never reach an XML attribute or a QEMU option string, in every path input.
   const forbidden = [",", "'", '"', "<", ">", "&", "\n", "\r", "\t", "\u0000", "\u001b", "\u007f", "\u0085", "\u2028"];

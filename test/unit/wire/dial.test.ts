@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { parseLibvirtUri } from "../../../provider/src/wire/dial";
+import { parseLibvirtUri, UriError } from "../../../provider/src/wire/dial";
 import { shellQuote, sshArgs } from "../../../provider/src/wire/transports/ssh";
 
 describe("libvirt URIs", () => {
@@ -30,6 +30,28 @@ describe("libvirt URIs", () => {
     assert.throws(() => parseLibvirtUri("system"), /"system".*qemu:\/\/\/system/);
     assert.throws(() => parseLibvirtUri("qemu+carrier://h/system"), /unknown transport "carrier"/);
     assert.throws(() => parseLibvirtUri("qemu+ssh:///system"), /needs a host/);
+  });
+});
+
+describe("libvirt URIs with percent-escapes", () => {
+  it("decodes the user (j%2Edoe is j.doe)", () => {
+    assert.equal(parseLibvirtUri("qemu+ssh://j%2Edoe@h/system").user, "j.doe");
+  });
+
+  it("refuses a malformed escape with a UriError naming it, never a bare URIError", () => {
+    for (const [uri, escape] of [["qemu+ssh://%zz@h/system", "%zz"], ["qemu+ssh://a%@h/system", "%"], ["qemu+ssh://h/system?keyfile=%", "%"]]) {
+      assert.throws(
+        () => parseLibvirtUri(uri),
+        (e: unknown) => e instanceof UriError && !(e instanceof URIError) && e.message.includes(`malformed percent-escape "${escape}"`),
+        uri,
+      );
+    }
+  });
+
+  it("never hands ssh a user or host with control characters, quotes or shell metacharacters", () => {
+    const hostile = ["a%0Ab", "a%00", "a%27b", "a%22b", "a%60id%60", "x%3Bid", "x%7Cid", "x%24(id)", "x%26", "a%20b", "-oProxyCommand%3Dx"];
+    for (const user of hostile) assert.throws(() => parseLibvirtUri(`qemu+ssh://${user}@h/system`), UriError, user);
+    for (const host of ["h%3Bid", "h%0A", "-oProxyCommand", "h%27"]) assert.throws(() => parseLibvirtUri(`qemu+ssh://${host}/system`), UriError, host);
   });
 });
 
