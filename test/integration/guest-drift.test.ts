@@ -97,7 +97,8 @@ describe("drift and live changes a real guest makes visible", function () {
     // The balloon target is live at once; the guest's driver then really gives the memory back.
     const MiB = 1024 * 1024;
     await eventually("query-balloon reports 160 MiB actual", () => qmp(name, "query-balloon").actual === 160 * MiB);
-    assert.match(virsh("dumpxml", name), /<currentMemory unit='KiB'>163840<\/currentMemory>/);
+    // libvirt's live XML follows the balloon's event.
+    await eventually("the live XML's currentMemory is 160 MiB", () => /<currentMemory unit='KiB'>163840<\/currentMemory>/.test(virsh("dumpxml", name)));
     await eventually("the Domain reads liveMemoryMiB 160", async () => (await read("Domain", guest.uuid, outs)).props.liveMemoryMiB === 160);
     const refreshed = await read("Domain", guest.uuid, outs);
     assert.equal(refreshed.props.memoryMiB, 160);

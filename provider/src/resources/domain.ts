@@ -13,6 +13,7 @@ import {
   ParsedDomain,
   ParsedOs,
 } from "../vocab/domain-xml";
+import type { ParsedDisk } from "../vocab/disk-xml";
 import { changedInputs, Classified, classifyField, overall, ResourceKind, Situation } from "./classify";
 import { detectDomainType } from "./host-facts";
 import { clientFor, planDiff, ResourceError, ResourceHandlers } from "./handler";
@@ -115,10 +116,11 @@ function domainEdit(news: DomainInputs, olds: DomainOutputs): DomainEdit {
 }
 
 /**
- * Whether what runs differs from the config in anything the Domain owns and QEMU reads only at start. Disks and
- * cdroms of Disk and Cdrom resources are theirs: they read their own config entries back and repair them, and a
- * repair by `up` happens after this domain's read, so counting them here left a stale `pendingRestart` in the
- * state after `up --refresh` (the next preview then showed `pendingRestart: true => false`).
+ * Whether what runs differs from the config in anything QEMU reads only at start: what the Domain owns, and
+ * devices that wait in the config for the next boot (a sata Disk on a running domain). A device that runs but
+ * differs from its config entry (removed from the config, another medium) is its Disk's or Cdrom's drift: they read
+ * it back and `up` repairs it after this domain's read, so counting it here left a stale `pendingRestart` in the
+ * state after `up --refresh` (the next preview showed `pendingRestart: true => false`).
  */
 function configDiffersFromLive(live: ParsedDomain, config: ParsedDomain): boolean {
   const key = (d: ParsedDomain) =>
@@ -130,7 +132,8 @@ function configDiffersFromLive(live: ParsedDomain, config: ParsedDomain): boolea
       nics: d.interfaces.filter((x) => isDomainNic(x.alias)).map((x) => [x.type, x.source, x.model]),
       agent: d.hasGuestAgentChannel,
     });
-  return key(live) !== key(config);
+  const running = (d: ParsedDisk) => live.disks.some((l) => (d.alias !== null ? l.alias === d.alias : l.target === d.target));
+  return key(live) !== key(config) || config.disks.some((d) => !isInlineDiskAlias(d.alias) && !running(d));
 }
 
 /** The read value under an input the inputs give; left out where they leave it out. */
