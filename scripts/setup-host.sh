@@ -7,9 +7,18 @@
 #  * A libvirt daemon that this script did NOT start already answers on qemu:///system: use it and change
 #    nothing in its configuration (no qemu.conf edits, no pool creation, no restarts). Only client-side
 #    tools are installed if missing, and the domain type is detected.
-#  * Otherwise (no daemon, or the daemon is ours — marker file below): install packages, create the users
-#    and groups the QEMU driver needs, write the qemu.conf settings this sandbox needs, start `libvirtd -d`,
-#    and make sure the `default` directory pool exists and is active.
+#  * No libvirt on this machine at all, or a daemon that is ours (marker file below): install packages, create
+#    the users and groups the QEMU driver needs, write the qemu.conf settings this sandbox needs, start
+#    `libvirtd -d`, and make sure the `default` directory pool exists and is active.
+#  * libvirt installed but not answering (its daemon stopped, or modular daemons such as virtqemud not
+#    running), and not ours: refuse and change nothing, since the sandbox settings in the system-wide qemu.conf
+#    (user = "root", security_driver = "none", dynamic_ownership = 0, cgroup_controllers = []) weaken every
+#    VM on the host. Opt in on a machine that is a sandbox of its own with PULUMI_LIBVIRT_LIVE_SANDBOX=1 or
+#    --sandbox; PULUMI_LIBVIRT_LIVE_SANDBOX=auto (what scripts/test.sh and scripts/quickstart.sh pass) opts in
+#    only inside a container or under CI (CI=true).
+#
+# For tests of this script, SETUP_HOST_STATE_DIR, SETUP_HOST_SOCK, SETUP_HOST_QEMU_CONF, SETUP_HOST_LOG,
+# SETUP_HOST_PIDFILE and SETUP_HOST_LIBVIRTD (the command that starts the daemon) replace the system paths.
 #
 # Output: /var/lib/pulumi-libvirt-live/domain-type holds "kvm" or "qemu" (the domain type tests should use),
 # and the same word is printed as the last line.
@@ -18,15 +27,24 @@
 
 set -euo pipefail
 
-STATE_DIR=/var/lib/pulumi-libvirt-live
+SANDBOX="${PULUMI_LIBVIRT_LIVE_SANDBOX:-0}"
+for arg in "$@"; do
+  case $arg in
+    --sandbox) SANDBOX=1 ;;
+    *) printf 'setup-host: ERROR: unknown argument %s (only --sandbox)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
+
+STATE_DIR=${SETUP_HOST_STATE_DIR:-/var/lib/pulumi-libvirt-live}
 # Present <=> this script configured and started the libvirt daemon on this machine.
 OURS_MARKER="$STATE_DIR/libvirtd-started-by-setup-host"
 DOMAIN_TYPE_FILE="$STATE_DIR/domain-type"
 URI=qemu:///system
-SOCK=/var/run/libvirt/libvirt-sock
-QEMU_CONF=/etc/libvirt/qemu.conf
-LIBVIRTD_LOG=/var/log/libvirt/libvirtd.log
-LIBVIRTD_PIDFILE=/run/libvirtd.pid
+SOCK=${SETUP_HOST_SOCK:-/var/run/libvirt/libvirt-sock}
+QEMU_CONF=${SETUP_HOST_QEMU_CONF:-/etc/libvirt/qemu.conf}
+LIBVIRTD=${SETUP_HOST_LIBVIRTD:-libvirtd}
+LIBVIRTD_LOG=${SETUP_HOST_LOG:-/var/log/libvirt/libvirtd.log}
+LIBVIRTD_PIDFILE=${SETUP_HOST_PIDFILE:-/run/libvirtd.pid}
 POOL_NAME=default
 POOL_DIR=/var/lib/libvirt/images
 START_TIMEOUT_S=${LIBVIRTD_START_TIMEOUT_S:-20}
@@ -262,7 +280,7 @@ start_libvirtd() {
   log "libvirtd: starting (log: $LIBVIRTD_LOG)"
   # Errors and warnings to a file: with -d the daemon's stderr is gone, and a failed start must be explainable.
   # shellcheck disable=SC2046 # the arguments are words without spaces
-  LIBVIRT_LOG_OUTPUTS="3:file:$LIBVIRTD_LOG" libvirtd $(libvirtd_args) >>"$LIBVIRTD_LOG" 2>&1 ||
+  LIBVIRT_LOG_OUTPUTS="3:file:$LIBVIRTD_LOG" "$LIBVIRTD" $(libvirtd_args) >>"$LIBVIRTD_LOG" 2>&1 ||
     { tail -n 20 "$LIBVIRTD_LOG" >&2; die "libvirtd -d failed"; }
   local deadline=$((SECONDS + START_TIMEOUT_S))
   until daemon_answers; do
@@ -321,6 +339,40 @@ detect_domain_type() {
   printf '%s\n' "$type"
 }
 
+# True when some libvirt is on this machine already: a daemon binary (monolithic or modular), its package, or
+# a qemu.conf. Then its qemu.conf and daemon belong to someone else unless the marker says they are ours.
+libvirt_present() {
+  [ -e "$QEMU_CONF" ] && return 0
+  command -v "$LIBVIRTD" >/dev/null 2>&1 && return 0
+  command -v virtqemud >/dev/null 2>&1 && return 0
+  [ -n "$(missing_packages libvirt-daemon)" ] || return 0
+  return 1
+}
+
+# True when this run may make the host a sandbox: opted in, or "auto" inside a container or under CI.
+sandbox_opted_in() {
+  case $SANDBOX in
+    1 | yes | true) return 0 ;;
+    auto)
+      [ "${CI:-}" = true ] && return 0
+      [ -e /.dockerenv ] || [ -e /run/.containerenv ] && return 0
+      command -v systemd-detect-virt >/dev/null 2>&1 && systemd-detect-virt --quiet --container && return 0
+      return 1 ;;
+    *) return 1 ;;
+  esac
+}
+
+refuse_foreign_libvirt() {
+  local settings
+  settings=$(sed -n '2,$p' <<<"$QEMU_CONF_BLOCK" | sed '$d' | sed 's/^/    /')
+  die "libvirt is installed on this host but no daemon answers on $URI (stopped, or modular daemons such as virtqemud not running), and this script did not set it up. Nothing was changed.
+Setting it up as a test sandbox would rewrite the system-wide $QEMU_CONF (a backup is kept) with
+$settings
+which weakens every VM on this host (QEMU runs as root, no SELinux/AppArmor confinement, no cgroups), and start libvirtd itself.
+Either start your libvirt daemon (e.g. 'systemctl start libvirtd', or 'systemctl start virtqemud.socket') and run this again: a daemon that answers is used as it is, with nothing changed;
+or, on a machine that is a sandbox of its own, opt in: PULUMI_LIBVIRT_LIVE_SANDBOX=1 bash scripts/setup-host.sh (or --sandbox; bash scripts/test.sh and scripts/quickstart.sh take the same variable)."
+}
+
 # --- main -----------------------------------------------------------------------------------------------
 
 if daemon_answers && [ ! -e "$OURS_MARKER" ]; then
@@ -333,6 +385,12 @@ else
   if [ -S "$SOCK" ] && [ ! -e "$OURS_MARKER" ] && pgrep -x libvirtd >/dev/null 2>&1; then
     die "a libvirtd process runs but does not answer on $URI, and this script did not start it; not touching it"
   fi
+  if [ ! -e "$OURS_MARKER" ] && libvirt_present && ! sandbox_opted_in; then
+    refuse_foreign_libvirt
+  fi
+  # From here on the daemon is ours: nothing of anyone else's was there, or the run opted in. A run that stops
+  # half-way then still counts as ours the next time.
+  touch "$OURS_MARKER"
   install_packages "${ALL_PACKAGES[@]}"
   { command -v libvirtd >/dev/null && command -v virsh >/dev/null; } ||
     die "libvirtd/virsh not found after installing packages (PATH=$PATH)"
