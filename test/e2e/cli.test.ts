@@ -3,15 +3,14 @@
 // libvirt (virsh dumpxml) and QEMU (query-block) really have cross-checked after every step.
 // Run: . scripts/prepare.sh && npx mocha dist/test/e2e/cli.test.js
 import { strict as assert } from "node:assert";
-import { execFile, execFileSync, spawnSync, type ChildProcess } from "node:child_process";
-import { promisify } from "node:util";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { domainType } from "../support/host";
 import { programSource, type ProgramOptions } from "./support/program";
-import { REPO, TestStack } from "./support/stack";
+import { LibvirtClient } from "../../provider/src/libvirt";
+import { killTree, REPO, TestStack } from "./support/stack";
 
-const execFileAsync = promisify(execFile);
 const GUEST_DIR = process.env.GUEST_DIR ?? "";
 const FIXTURES = path.join(REPO, "test/e2e/fixtures");
 const EXPLAIN = path.join(REPO, "dist/provider/src/cli.js");
@@ -40,6 +39,30 @@ function explain(file: string, check: boolean) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** One row of explain's Markdown table: Resource | Kind | Domain | Operation | Change | Class | Why. */
+interface ExplainRow {
+  resource: string;
+  kind: string;
+  domain: string;
+  operation: string;
+  /** The changed field ("memoryMiB"), or the whole cell when it names no field ("(attach)"). */
+  field: string;
+  class: string;
+}
+
+function explainRows(markdown: string): ExplainRow[] {
+  const lines = markdown.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| Resource |"));
+  return lines.map((line) => {
+    const cells = line.slice(2, -2).split(/ (?<!\\)\| /);
+    assert.equal(cells.length, 7, `not a 7-column row: ${line}`);
+    const [resource, kind, domain, operation, change, cls] = cells;
+    return { resource, kind, domain, operation, field: change.startsWith("(") ? change : change.split(":")[0], class: cls };
+  });
+}
+
+/** The rows as "Kind name on domain: operation, field → class", sorted: one string per row, easy to diff. */
+const rowTexts = (rows: ExplainRow[]) => rows.map((r) => `${r.kind} ${r.resource} on ${r.domain || "-"}: ${r.operation}, ${r.field} → ${r.class}`).sort();
+
 const stepOf = (preview: any, kind: string, name: string) =>
   (preview.steps as any[]).filter((s) => s.urn.endsWith(`::pulumi-nodejs:dynamic/libvirt:${kind}::${name}`));
 
@@ -54,7 +77,8 @@ async function until<T>(what: string, probe: () => T | undefined | false, timeou
 }
 
 describe("e2e: the real pulumi CLI against libvirt", function () {
-  this.timeout(240_000);
+  // Each up may take minutes on a loaded 2-core TCG machine; the per-command timeouts below stay inside this.
+  this.timeout(600_000);
   const prefix = `lvt-e2e-${process.pid}-`;
   const dom = `${prefix}vm`;
   const base: ProgramOptions = {
@@ -77,9 +101,16 @@ describe("e2e: the real pulumi CLI against libvirt", function () {
     await stack.init();
   });
 
+  // Every pulumi command a test runs ends before the test's own mocha timeout (killed with its process group
+  // and the lock dropped), so a timed-out test leaves no CLI running and the stack unlocked for the next one.
+  beforeEach(function () {
+    stack?.setBudget(this.currentTest!.timeout());
+  });
+
   after(async function () {
-    this.timeout(300_000);
+    this.timeout(600_000);
     if (!stack) return;
+    stack.setBudget(600_000);
     const problems = await stack.cleanup(process.env.LVT_E2E_KEEP === "1");
     if (problems.length > 0) console.error(`e2e cleanup: ${problems.join("; ")}`);
   });
@@ -127,9 +158,13 @@ describe("e2e: the real pulumi CLI against libvirt", function () {
   let previewFile = "";
   it("3. memoryMiB above the declared maxMemoryMiB fails at preview, naming the property", async () => {
     program({ ...base, memoryMiB: 384 });
-    const r = await stack.pulumi(["preview"]);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stdout, /property memoryMiB .*must be at most maxMemoryMiB \(256\), got 384/);
+    try {
+      const r = await stack.pulumi(["preview"]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stdout, /property memoryMiB .*must be at most maxMemoryMiB \(256\), got 384/);
+    } finally {
+      program(base);
+    }
   });
 
   it("3+4. editing the program: preview names each change with the provider's one-line classification", async () => {
@@ -156,25 +191,50 @@ describe("e2e: the real pulumi CLI against libvirt", function () {
     saveFixture("real-e2e-preview.json", raw);
   });
 
-  it("8. explain on the real preview: next-boot passes --check; restart of the running domain fails it", async () => {
+  it("8. explain on the real preview: each row's class; next-boot passes --check; restart of the running domain fails it", async () => {
     const table = explain(previewFile, false);
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /next-boot/);
-    assert.match(table.stdout, /replace/);
-    assert.match(table.stdout, /live/);
+    // The legend names every class in every report: the rows are what says how each change lands.
+    assert.deepEqual(
+      rowTexts(explainRows(table.stdout)),
+      [
+        `Cdrom tools on ${dom}: update, media → live`,
+        `Cdrom usbcd on ${dom}: replace, media → replace`,
+        `Disk extra on ${dom}: create, (attach) → live`,
+        `Domain vm on ${dom}: update, maxMemoryMiB → next-boot`,
+        `Domain vm on ${dom}: update, memoryMiB → next-boot`,
+        `Volume extra on -: create, (create) → create`,
+      ],
+      table.stdout,
+    );
+    assert.match(table.stdout, /\*\*Summary:\*\* 2 live, 2 next-boot, 0 restart, 1 replace, 1 create /);
     const passed = explain(previewFile, true);
     assert.equal(passed.code, 0, `explain --check failed on a next-boot plan:\n${passed.stdout}\n${passed.stderr}`);
 
     program({ ...edited, usbMedia: "b", restart: "allow" });
-    const { raw } = await stack.previewJson();
-    const restartFile = stack.file("preview-restart.json");
-    fs.writeFileSync(restartFile, raw);
-    const failed = explain(restartFile, true);
-    assert.equal(failed.code, 1, `explain --check passed a restart of a running domain:\n${failed.stdout}\n${failed.stderr}`);
-    assert.match(failed.stdout, /restart/);
-    assert.match(failed.stderr, /explain --check: .*vm/);
-    saveFixture("real-e2e-preview-restart.json", raw);
-    program(edited);
+    try {
+      const { raw } = await stack.previewJson();
+      const restartFile = stack.file("preview-restart.json");
+      fs.writeFileSync(restartFile, raw);
+      const failed = explain(restartFile, true);
+      assert.equal(failed.code, 1, `explain --check passed a restart of a running domain:\n${failed.stdout}\n${failed.stderr}`);
+      assert.deepEqual(
+        rowTexts(explainRows(failed.stdout)),
+        [
+          `Cdrom tools on ${dom}: update, media → live`,
+          `Disk extra on ${dom}: create, (attach) → live`,
+          `Domain vm on ${dom}: update, maxMemoryMiB → restart`,
+          `Domain vm on ${dom}: update, memoryMiB → restart`,
+          `Domain vm on ${dom}: update, restart → live`,
+          `Volume extra on -: create, (create) → create`,
+        ],
+        failed.stdout,
+      );
+      assert.match(failed.stderr, /explain --check: .*vm/);
+      saveFixture("real-e2e-preview-restart.json", raw);
+    } finally {
+      program(edited);
+    }
   });
 
   it("3. pulumi up of the edits: the disk attaches live, media changes, memory waits for the next boot", async () => {
@@ -239,84 +299,99 @@ describe("e2e: the real pulumi CLI against libvirt", function () {
     assert.equal(again.code, 0, `still drifting after refresh + up:\n${again.stdout}\n${again.stderr}`);
   });
 
-  it("6. a pulumi up killed during a Disk create converges on the next run without duplicate devices", async () => {
+  it("6. a pulumi up killed right after a Disk's attach adopts that same device on the next run (no duplicate)", async () => {
     await convergeAroundKnownBugs();
-    program({ ...edited, lateDisk: true });
-    // Kill the CLI the moment libvirt shows the disk attached (the provider has attached, the CLI has not yet
-    // recorded it: the case that could leave a duplicate), polling `virsh domblklist` once the step starts.
-    // LVT_E2E_KILL_DELAY_MS=N kills N ms after the step starts instead. When the run beats the kill, take
-    // the disk out again and retry, killing as soon as the step starts.
+    // Watch QEMU (query-block over the project's own client: ~1 ms a call) from the moment `pulumi up` starts, and
+    // SIGKILL the CLI with its language host and provider (the tree it started, see killTree) as soon as the late
+    // disk is open: the provider has attached it and nobody can record the create any more. When the run beat the
+    // kill (the checkpoint holds the Disk), take the disk out again and retry.
     const lateFile = `/var/lib/libvirt/images/${prefix}late.img`;
-    const fixedDelay = process.env.LVT_E2E_KILL_DELAY_MS === undefined ? null : Number(process.env.LVT_E2E_KILL_DELAY_MS);
-    let killedAt = "";
-    let how = "";
-    for (let attempt = 1; ; attempt++) {
-      killedAt = "";
-      const killWhenAttached = async (child: ChildProcess) => {
-        const deadline = Date.now() + 3000;
-        while (child.exitCode === null && child.signalCode === null && Date.now() < deadline) {
-          const list = await execFileAsync("virsh", ["-q", "-c", "qemu:///system", "domblklist", dom]).then((r) => r.stdout, () => "");
-          if (list.includes(lateFile)) {
-            how = `when virsh showed the disk attached (${Date.now() - startedAt} ms after the step started)`;
-            return void child.kill("SIGKILL");
-          }
+    const watcher = await LibvirtClient.connect("qemu:///system");
+    const domRef = await watcher.lookupDomainByName(dom);
+    const lateBlock = async (): Promise<any> =>
+      (JSON.parse(await watcher.qemuMonitorCommand(domRef, JSON.stringify({ execute: "query-block" }))).return as any[]).find(
+        (b) => b.inserted?.file === lateFile,
+      );
+    type KillPoint = { qdev: string; node: string; ms: number };
+    let atKill: KillPoint | undefined;
+    const history: string[] = [];
+    let locked = false; // a killed run leaves the stack locked until `pulumi cancel`
+    try {
+      for (let attempt = 1; ; attempt++) {
+        program({ ...edited, lateDisk: true });
+        atKill = undefined;
+        let spawnedAt = 0;
+        let watching: Promise<void> = Promise.resolve();
+        const run = await stack.pulumi(["up", "--yes", "--skip-preview"], {
+          timeoutMs: 300_000,
+          onSpawn: (child) => {
+            spawnedAt = Date.now();
+            watching = (async () => {
+              while (child.exitCode === null && child.signalCode === null) {
+                const block = await lateBlock().catch(() => undefined);
+                if (block) {
+                  killTree(child);
+                  atKill = { qdev: String(block.qdev), node: String(block.inserted["node-name"]), ms: Date.now() - spawnedAt };
+                  return;
+                }
+                await new Promise((r) => setTimeout(r, 5));
+              }
+            })();
+          },
+        });
+        await watching;
+        locked = run.signal === "SIGKILL";
+        const exported = JSON.parse((await stack.ok(["stack", "export"])).stdout);
+        const recorded = (exported.deployment.resources ?? []).some((r: any) => String(r.urn).endsWith("libvirt:Disk::late"));
+        const pending = (exported.deployment.pending_operations ?? []).map((o: any) => `${o.type} ${String(o.resource.urn).split("::").pop()}`);
+        const seen = atKill as KillPoint | undefined; // set by the watcher
+        history.push(
+          `attempt ${attempt}: exit ${run.code ?? run.signal}; ${seen ? `killed ${seen.ms} ms after the start, with ${seen.qdev} open` : "never saw the disk open"}; ` +
+            `Disk recorded: ${recorded}; pending: [${pending.join(", ")}]`,
+        );
+        if (run.signal === "SIGKILL" && seen && !recorded) break;
+        assert.ok(run.signal === "SIGKILL" || run.code === 0, `pulumi up failed on its own:\n${run.stdout}\n${run.stderr}`);
+        assert.ok(attempt < 4, `the kill never landed between the attach and the record:\n${history.join("\n")}`);
+        // The run beat the kill, or the kill beat the attach: start again from a stack without the late disk.
+        if (run.signal === "SIGKILL") {
+          await stack.pulumi(["cancel", "--yes"]);
+          locked = false;
+          await stack.ok(["refresh", "--yes", "--skip-preview", "--clear-pending-creates"]);
         }
-        how = `3 s after the step started (never saw the attach)`;
-        child.kill("SIGKILL");
-      };
-      let startedAt = 0;
-      const killed = await stack.pulumi(["up", "--yes", "--skip-preview"], {
-        timeoutMs: 200_000,
-        onStdout: (_chunk, child, soFar) => {
-          if (!killedAt && /libvirt:Disk\s+late\s+creating/.test(soFar)) {
-            killedAt = soFar.split("\n").filter((l) => /Disk late/.test(l)).join(" | ").replace(/\s+/g, " ");
-            startedAt = Date.now();
-            if (attempt > 1) {
-              how = "as soon as the step started";
-              child.kill("SIGKILL");
-            } else if (fixedDelay !== null) {
-              how = `${fixedDelay} ms after the step started`;
-              setTimeout(() => child.kill("SIGKILL"), fixedDelay);
-            } else void killWhenAttached(child);
-          }
-        },
-      });
-      assert.ok(killedAt, `never saw the Disk create start:\n${killed.stdout}\n${killed.stderr}`);
-      if (killed.signal === "SIGKILL") break;
-      assert.ok(attempt < 3, `pulumi up finished before the kill, ${attempt} times:\n${killed.stdout}`);
-      console.log(`      (up finished before the kill; retrying, killing as soon as the Disk create starts)`);
-      program(edited);
-      await stack.ok(["up", "--yes", "--skip-preview"], { timeoutMs: 200_000 });
+        program(edited);
+        await stack.ok(["up", "--yes", "--skip-preview"], { timeoutMs: 300_000 });
+      }
+    } finally {
       program({ ...edited, lateDisk: true });
+      await watcher.close();
+      // The file backend keeps a killed run's lock (and its pending create): cancel drops the lock, also when
+      // an assertion above failed, so the next test does not find the stack locked.
+      if (locked) {
+        const cancelled = await stack.pulumi(["cancel", "--yes"]);
+        assert.equal(cancelled.code, 0, `pulumi cancel failed:\n${cancelled.stdout}\n${cancelled.stderr}`);
+      }
     }
-    const attachedAtKill = blocksWithFile(dom, lateFile).length;
-    // The language host and the provider were children of the killed CLI: let them finish or go, then stop
-    // any that are left (by pid: only processes running in this stack's folder, which this test started).
-    const orphans = await settleOrphans(stack.dir, 5_000);
-    const exported = JSON.parse((await stack.ok(["stack", "export"])).stdout);
-    const pending = (exported.deployment.pending_operations ?? []).map((o: any) => `${o.type} ${o.resource.urn.split("::").pop()}`);
-    const inState = (exported.deployment.resources ?? []).map((r: any) => String(r.urn)).filter((u: string) => u.endsWith("::late"));
-    console.log(
-      `      killed ${how}: ${killedAt}; pending operations: [${pending.join(", ")}]; ` +
-        `in the checkpoint: [${inState.map((u: string) => u.split("libvirt:").pop()).join(", ")}]; ` +
-        `attached at kill: ${attachedAtKill}, after the orphans: ${blocksWithFile(dom, lateFile).length}; orphans stopped: [${orphans.join(", ")}]`,
-    );
-
-    // The file backend keeps the killed run's lock and its pending operations in the checkpoint: cancel drops
-    // the lock; refresh --clear-pending-creates drops pending creates (the provider must then find or re-make
-    // the device without a duplicate); then up converges.
-    const cancelled = await stack.pulumi(["cancel", "--yes"]);
-    assert.equal(cancelled.code, 0, `pulumi cancel failed:\n${cancelled.stdout}\n${cancelled.stderr}`);
+    console.log(`      ${history.join("\n      ")}`);
+    const killed = atKill as unknown as KillPoint;
+    // The tree kill took the language host and the provider too: nothing of that run is left.
+    assert.deepEqual(await settleOrphans(stack.dir, 5_000), [], "processes of the killed run were still running");
+    assert.equal(blocksWithFile(dom, lateFile).length, 1, "the disk attached before the kill is not open in QEMU (once)");
+    // refresh --clear-pending-creates drops the pending create; then up must find the device and adopt it.
     const refreshed = await stack.pulumi(["refresh", "--yes", "--skip-preview", "--clear-pending-creates"]);
     assert.equal(refreshed.code, 0, `refresh --clear-pending-creates failed:\n${refreshed.stdout}\n${refreshed.stderr}`);
-    await stack.ok(["up", "--yes", "--skip-preview"], { timeoutMs: 200_000 });
+    await stack.ok(["up", "--yes", "--skip-preview"], { timeoutMs: 300_000 });
     outs = await stack.outputs();
-    assert.equal(blocksWithFile(dom, outs.volumes.late).length, 1, "the killed Disk's source is open in QEMU other than once");
+    const after = blocksWithFile(dom, outs.volumes.late);
+    assert.equal(after.length, 1, "the killed Disk's source is open in QEMU other than once");
+    // Adopted, not detached and attached again: the same device (alias) holding the same QEMU block node.
+    assert.equal(String(after[0].qdev), killed.qdev, "another device holds the disk after the next up");
+    assert.equal(after[0].inserted["node-name"], killed.node, "the disk was re-opened (a new QEMU node) instead of adopted");
+    assert.ok(killed.qdev.includes(`/${outs.disks.late.alias}/`) || killed.qdev === outs.disks.late.alias, `${outs.disks.late.alias} is not ${killed.qdev}`);
     const xmlSources = virsh("dumpxml", dom).split(`<source file='${outs.volumes.late}'`).length - 1;
     assert.equal(xmlSources, 1, "the killed Disk is in libvirt's XML other than once");
     const again = await stack.pulumi(["preview", "--refresh", "--expect-no-changes"]);
     assert.equal(again.code, 0, `not converged:\n${again.stdout}\n${again.stderr}`);
-  });
+  }).timeout(1_800_000);
 
   /**
    * When scenario 5 hit the provider bug above, the stale QMP nodes keep the qmp Disk from coming back and

@@ -1,7 +1,7 @@
 // A throwaway Pulumi program and stack for the end-to-end tests: its own folder under test/e2e/.stacks/,
 // its own file backend and PULUMI_HOME inside that folder, the program linked to this working tree
 // (scripts/link-program.sh), and the real `pulumi` CLI (put on PATH by scripts/prepare.sh).
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
@@ -19,6 +19,63 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Called with each stdout chunk and the child process (e.g. to kill it at the right moment). */
   onStdout?: (chunk: string, child: ChildProcess, soFar: string) => void;
+  /** Called once the CLI has been spawned. */
+  onSpawn?: (child: ChildProcess) => void;
+}
+
+/** The pids of `root`'s descendants (by parent pid in /proc), root excluded. */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // /proc/PID/stat: "pid (comm) state ppid …"; comm may hold spaces or parentheses, so split after the last ')'.
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    for (const child of children.get(pid) ?? []) {
+      out.push(child);
+      walk(child);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone already
+  }
+}
+
+/**
+ * SIGKILLs a `pulumi` child and everything it started (its language host, the program, the dynamic-provider
+ * process), and nothing else: the CLI gives its plugins process groups of their own, so the tree is found by
+ * parent pid. The tree is frozen first (SIGSTOP, again until no new process shows up), so nothing it starts
+ * meanwhile escapes and no child is orphaned before it is found; then every pid of it gets SIGKILL.
+ */
+export function killTree(child: ChildProcess): void {
+  const root = child.pid;
+  if (root === undefined) return;
+  const stopped = new Set<number>([root]);
+  signal(root, "SIGSTOP");
+  for (let round = 0; round < 10; round++) {
+    const found = descendants(root).filter((pid) => !stopped.has(pid));
+    if (found.length === 0) break;
+    for (const pid of found) {
+      signal(pid, "SIGSTOP");
+      stopped.add(pid);
+    }
+  }
+  for (const pid of stopped) signal(pid, "SIGKILL");
 }
 
 function virshQuiet(...args: string[]): string {
@@ -76,16 +133,35 @@ export class TestStack {
     return path.join(this.dir, name);
   }
 
-  /** Runs `pulumi ARGS` in the program folder; never rejects (the caller asserts on code/stdout/stderr). */
+  /**
+   * When set (ms since the epoch), no pulumi command outlives it: tests set it from their mocha timeout
+   * (beforeEach), so a timed-out test never leaves a CLI running and the stack locked behind it.
+   */
+  deadline: number | undefined;
+
+  /** Sets the deadline to `ms` from now, less a margin for the kill and the lock's release. */
+  setBudget(ms: number | undefined): void {
+    this.deadline = ms === undefined ? undefined : Date.now() + ms - 15_000;
+  }
+
+  /**
+   * Runs `pulumi ARGS` in the program folder; never rejects (the caller asserts on code/stdout/stderr). A run that
+   * outlives its timeout (or the test's deadline) is SIGKILLed with its language host and provider (the process
+   * tree it started, see killTree), and the lock it left is dropped (`pulumi cancel`).
+   */
   pulumi(args: string[], options: RunOptions = {}): Promise<RunResult> {
-    const timeoutMs = options.timeoutMs ?? 150_000;
+    const left = this.deadline === undefined ? Infinity : this.deadline - Date.now();
+    const timeoutMs = Math.max(1_000, Math.min(options.timeoutMs ?? 150_000, left));
     return new Promise((resolve) => {
       const child = spawn("pulumi", [...args, "--non-interactive"], { cwd: this.dir, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+      options.onSpawn?.(child);
       let stdout = "";
       let stderr = "";
+      let timedOut = false;
       const timer = setTimeout(() => {
-        stderr += `\n[e2e] pulumi ${args.join(" ")} timed out after ${timeoutMs} ms; killed\n`;
-        child.kill("SIGKILL");
+        timedOut = true;
+        stderr += `\n[e2e] pulumi ${args.join(" ")} timed out after ${timeoutMs} ms; killed with the processes it started\n`;
+        killTree(child);
       }, timeoutMs);
       child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
         stdout += chunk;
@@ -94,6 +170,10 @@ export class TestStack {
       child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
       child.on("close", (code, signal) => {
         clearTimeout(timer);
+        if (timedOut && args[0] !== "cancel") {
+          const c = spawnSync("pulumi", ["cancel", "--yes", "--non-interactive"], { cwd: this.dir, env: this.env, encoding: "utf8", timeout: 30_000 });
+          stderr += `[e2e] pulumi cancel after the kill exited ${c.status ?? c.signal}\n`;
+        }
         resolve({ code, signal, stdout, stderr });
       });
     });
