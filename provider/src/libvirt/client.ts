@@ -1,6 +1,7 @@
 // A libvirt client speaking the remote protocol: handshake, typed procedures, domain events, reconnect.
 // One instance per URI is shared by every resource in a provider process (see pool.ts).
 import { dial, parseLibvirtUri, ParsedUri } from "../wire/dial";
+import { DialError, Transport } from "../wire/transport";
 import { XdrReader, XdrWriter } from "../wire/xdr";
 import { RpcConnection } from "./connection";
 import { ClientClosedError, LibvirtError } from "./errors";
@@ -46,6 +47,12 @@ export interface ClientOptions {
   keepaliveIntervalMs?: number;
   /** Unanswered pings in a row after which the daemon is gone and the connection is dropped (default 3). */
   keepaliveCount?: number;
+  /**
+   * Once connected, a lost connection is dialed again for up to this long while the daemon does not answer
+   * (a libvirtd restart takes a second or two), before a call fails with the dial error. Default 15000.
+   * The first connection of a client never waits: a wrong URI fails at once.
+   */
+  reconnectGraceMs?: number;
 }
 
 export const DEFAULT_KEEPALIVE_INTERVAL_MS = 5_000;
@@ -116,13 +123,33 @@ export class LibvirtClient {
     return this.connecting;
   }
 
-  private async establish(): Promise<RpcConnection> {
-    const transport = await dial(this.uri, {
+  /** Dials; after a first success, keeps trying for `reconnectGraceMs` while the daemon is away. */
+  private async dialWithGrace(): Promise<Transport> {
+    const graceMs = this.connectCount > 0 ? this.options.reconnectGraceMs ?? 15_000 : 0;
+    const until = Date.now() + graceMs;
+    let pauseMs = 100;
+    for (;;) {
+      try {
+        return await this.dialOnce();
+      } catch (error) {
+        if (!(error instanceof DialError) || this.closed || Date.now() + pauseMs > until) throw error;
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        pauseMs = Math.min(pauseMs * 2, 1_000);
+      }
+    }
+  }
+
+  private dialOnce(): Promise<Transport> {
+    return dial(this.uri, {
       timeoutMs: this.dialTimeoutMs,
       sshOptions: this.options.sshOptions,
       keepaliveIntervalMs: this.keepaliveIntervalMs,
       keepaliveCount: this.keepaliveCount,
     });
+  }
+
+  private async establish(): Promise<RpcConnection> {
+    const transport = await this.dialWithGrace();
     const connection = new RpcConnection(transport);
     // A message that does not decode throws here, and RpcConnection then drops the connection as corrupt.
     connection.onMessage((frame) => {

@@ -1,4 +1,5 @@
 // Typed errors: what libvirt said (code, domain, message), or why the call never got an answer.
+import { DialError } from "../wire/transport";
 import { RemoteErrorFields } from "./types";
 
 /** virErrorNumber values the product acts on. */
@@ -70,4 +71,12 @@ export class CallTimeoutError extends Error {
     super(`libvirt at ${target} did not answer ${procedure} within ${timeoutMs} ms`);
     this.name = "CallTimeoutError";
   }
+}
+
+/**
+ * The call's fate is unknown because the link failed (lost, timed out, or the daemon not reachable yet, as
+ * while libvirtd restarts): read the state again rather than trust or repeat what was asked.
+ */
+export function isConnectionError(error: unknown): boolean {
+  return error instanceof ConnectionLostError || error instanceof CallTimeoutError || error instanceof DialError;
 }

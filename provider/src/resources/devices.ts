@@ -1,6 +1,6 @@
 // Block-device mechanics shared by Disk and Cdrom: finding a device again by its alias, attaching and detaching
 // it through libvirt's XML or through QMP, and checking with query-block that QEMU really has what we asked.
-import { Affect, DomainRef, LibvirtClient, uuidToString } from "../libvirt";
+import { Affect, DomainRef, isConnectionError, LibvirtClient, uuidToString } from "../libvirt";
 import { buildDiskXml, DiskBus, DiskSpec, ParsedDisk } from "../vocab/disk-xml";
 import { pickFreeDriveUnit, pickFreeTarget, usbControllerPorts } from "../vocab/disk-placement";
 import { acceptsDeviceBootOrder, parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
@@ -149,10 +149,32 @@ export async function detachXml(client: LibvirtClient, view: DomainView, alias: 
       heard.fire();
     });
     try {
-      await client.detachDeviceAlias(view.dom, alias, Affect.Live);
+      // A detach whose answer was lost with the connection (libvirtd restarting) may or may not have been
+      // done: the live XML, read again once the client is back, says which.
+      let askedOn = client.connectCount;
+      await client.detachDeviceAlias(view.dom, alias, Affect.Live).catch((error) => {
+        if (!isConnectionError(error)) throw error;
+        askedOn = -1;
+      });
       // The event ends the wait; the live XML is the fallback for an event lost to a reconnect.
       const stillThere = async () => diskByAlias(parseDomainXml(await client.domainXml(view.dom)), alias) !== undefined;
-      const done = await pollUntil(async () => removed || failed || !(await stillThere()), { timeoutMs: timeoutSeconds * 1000, ...EVENT_WOKEN, wake: heard.fired });
+      const check = async () => {
+        if (removed || failed) return true;
+        try {
+          if (!(await stillThere())) return true;
+          // Still there on a connection other than the one that asked: the request may have died with the
+          // old daemon, so ask again (asking twice for one unplug is harmless; an error just means it is under way).
+          if (askedOn !== client.connectCount) {
+            askedOn = client.connectCount;
+            await client.detachDeviceAlias(view.dom, alias, Affect.Live).catch(() => undefined);
+          }
+          return false;
+        } catch (error) {
+          if (isConnectionError(error)) return false; // the daemon is away: keep waiting for it, up to the deadline
+          throw error;
+        }
+      };
+      const done = await pollUntil(check, { timeoutMs: timeoutSeconds * 1000, ...EVENT_WOKEN, wake: heard.fired });
       if (failed) throw new Error(`the guest refused to release ${alias} (device-removal-failed)`);
       if (!done) {
         throw new Error(
@@ -164,7 +186,27 @@ export async function detachXml(client: LibvirtClient, view: DomainView, alias: 
       unsubscribe();
     }
   }
-  if (diskByAlias(view.config, alias)) await client.detachDeviceAlias(view.dom, alias, Affect.Config);
+  if (diskByAlias(view.config, alias)) await detachConfigSurvivingReconnect(client, view, alias, timeoutSeconds);
+}
+
+/** Removes the device from the persistent config, reading the config again when the link failed mid-call. */
+async function detachConfigSurvivingReconnect(client: LibvirtClient, view: DomainView, alias: string, timeoutSeconds: number): Promise<void> {
+  let lastError: unknown;
+  const done = await pollUntil(
+    async () => {
+      try {
+        if (lastError !== undefined && !diskByAlias(parseDomainXml(await client.domainXml(view.dom, { inactive: true })), alias)) return true;
+        await client.detachDeviceAlias(view.dom, alias, Affect.Config);
+        return true;
+      } catch (error) {
+        if (!isConnectionError(error)) throw error;
+        lastError = error;
+        return false;
+      }
+    },
+    { timeoutMs: Math.max(timeoutSeconds, 1) * 1000, firstIntervalMs: 100, maxIntervalMs: 1_000 },
+  );
+  if (!done) throw lastError;
 }
 
 // ---- through QMP ------------------------------------------------------------------------------------------
@@ -272,8 +314,27 @@ export async function detachQmp(client: LibvirtClient, view: DomainView, id: str
     const pace = unsubscribe ? { ...EVENT_WOKEN, wake: deleted.fired } : {};
     let gone: boolean;
     try {
-      await qmp(client, view.dom, deviceDel(id));
-      gone = await pollUntil(async () => (await findLiveBlock(client, view.dom, id))?.qdevId !== id, { timeoutMs: timeoutSeconds * 1000, ...pace });
+      // As in detachXml: a device_del lost with the connection is asked again once the client is back.
+      let askedOn = client.connectCount;
+      await qmp(client, view.dom, deviceDel(id)).catch((error) => {
+        if (!isConnectionError(error)) throw error;
+        askedOn = -1;
+      });
+      const check = async () => {
+        try {
+          if ((await findLiveBlock(client, view.dom, id))?.qdevId !== id) return true;
+          if (askedOn !== client.connectCount) {
+            askedOn = client.connectCount;
+            // "already in the process of unplug" and the like: the first request is under way.
+            await qmp(client, view.dom, deviceDel(id)).catch(() => undefined);
+          }
+          return false;
+        } catch (error) {
+          if (isConnectionError(error)) return false;
+          throw error;
+        }
+      };
+      gone = await pollUntil(check, { timeoutMs: timeoutSeconds * 1000, ...pace });
     } finally {
       unsubscribe?.();
     }
@@ -282,7 +343,9 @@ export async function detachQmp(client: LibvirtClient, view: DomainView, id: str
     }
   }
   // The device lets go of its node a moment after it leaves query-block (usb unplug completes asynchronously).
-  await releaseNode(client, view.dom, blockNodeNames(id).format, timeoutSeconds);
+  // A link lost meanwhile: once more on the new connection (a node already gone counts as released).
+  const release = () => releaseNode(client, view.dom, blockNodeNames(id).format, timeoutSeconds);
+  await release().catch((error) => (isConnectionError(error) ? release() : Promise.reject(error)));
 }
 
 /** Deletes one of our block nodes once nothing holds it; waits up to `timeoutSeconds` for a holder to let go. */

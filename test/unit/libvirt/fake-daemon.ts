@@ -27,11 +27,12 @@ export class FakeDaemon {
   /** Keepalive pings the daemon received. */
   pings = 0;
   private readonly server: net.Server;
-  private readonly dir: string;
+  private readonly dir: string | undefined;
 
-  constructor(readonly hooks: FakeDaemonHooks = {}) {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-libvirtd-"));
-    this.socketPath = path.join(this.dir, "sock");
+  /** `socketPath`: listen where another (stopped) FakeDaemon listened, as a restarted daemon does. */
+  constructor(readonly hooks: FakeDaemonHooks = {}, socketPath?: string) {
+    this.dir = socketPath ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), "fake-libvirtd-"));
+    this.socketPath = socketPath ?? path.join(this.dir!, "sock");
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
@@ -46,7 +47,13 @@ export class FakeDaemon {
   async close(): Promise<void> {
     for (const peer of this.peers) peer.socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Stops listening and drops every connection, keeping the directory for a successor. */
+  async stop(): Promise<void> {
+    for (const peer of this.peers) peer.socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
   /** Connections the daemon has seen closed from the other side or by itself. */

@@ -154,6 +154,31 @@ describe("LibvirtClient against a misbehaving daemon", function () {
     assert.equal(client.connectCount, 2);
   });
 
+  it("a call made while the daemon restarts waits for it to come back (reconnect grace), then succeeds", async () => {
+    client = await LibvirtClient.connect(daemon.uri, { reconnectGraceMs: 5_000 });
+    await daemon.stop();
+    await new Promise((r) => setTimeout(r, 50)); // the client hears the close
+    const successor = new FakeDaemon({}, daemon.socketPath);
+    const call = within(4_000, "the call across the restart", client.libVersion());
+    setTimeout(() => void successor.listen(), 400);
+    try {
+      const { value, ms } = await call;
+      assert.equal(value, "9.0.0");
+      assert.ok(ms >= 300, `answered after ${ms} ms, so by the successor`);
+      assert.equal(client.connectCount, 2);
+    } finally {
+      await client.close();
+      client = undefined;
+      await successor.stop();
+    }
+  });
+
+  it("still fails at once when the first connection cannot be made (a wrong socket is not waited for)", async () => {
+    const started = Date.now();
+    await assert.rejects(LibvirtClient.connect(`${daemon.uri}.nothing`, { reconnectGraceMs: 5_000 }), /cannot connect to libvirt/);
+    assert.ok(Date.now() - started < 1_000);
+  });
+
   it("re-subscribes to domain events on the new connection after a reconnect, without waiting for a call", async () => {
     client = await LibvirtClient.connect(daemon.uri, { callTimeoutMs: 5_000 });
     const heard: string[] = [];
