@@ -77,7 +77,8 @@ mkdir -p "$STATE_DIR"
 # True when the daemon answers a real RPC (a socket file alone may be stale after a crash or reboot).
 daemon_answers() {
   command -v virsh >/dev/null 2>&1 || return 1
-  [ -S "$SOCK" ] || return 1
+  # libvirtd's socket, or the modular QEMU daemon's (virtqemud) next to it.
+  [ -S "$SOCK" ] || [ -S "$(dirname "$SOCK")/virtqemud-sock" ] || return 1
   virsh -c "$URI" version >/dev/null 2>&1
 }
 
