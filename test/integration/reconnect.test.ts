@@ -184,6 +184,10 @@ describe("libvirtd restarted while ten Disks attach and one detaches", function 
       assert.match(error.message, /libvirt/, `operation ${i}: a message that says what went wrong: ${error.message}`);
     }
     console.log(`      restart: ${failures.length} of 11 operations failed: ${failures.map(([i, e]) => `#${i}: ${e.message}`).join(" | ")}`);
+    // Only what was in flight when the daemon went away can fail (the creates take turns under the domain's
+    // lock): everything that asked afterwards waited for the daemon to come back instead of failing to dial.
+    assert.ok(failures.length <= 3, `${failures.length} of 11 failed`);
+    assert.ok(!failures.some(([, e]) => /cannot connect/.test(e.message)), "no call gave up while the daemon restarted");
 
     // Run again: failed creates are created again (Pulumi recorded nothing for them), a failed delete is retried.
     const state = new Map<number, { id: string; outs: Props }>();
