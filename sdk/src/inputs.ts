@@ -110,6 +110,10 @@ export interface DomainArgs {
    */
   running?: pulumi.Input<boolean>;
   /**
+   * `false` makes a transient domain: created running from its XML (no persistent config), gone when it stops. Its changes are live, or a restart (`restart: "allow"`) or replace: there is no next boot to wait for. Needs `running: true`; changing it replaces the domain. Default: true.
+   */
+  persistent?: pulumi.Input<boolean>;
+  /**
    * Start the domain when libvirtd starts.
    * @default false
    */
@@ -155,9 +159,13 @@ export interface DiskArgs {
    */
   owner?: pulumi.Input<string>;
   /**
-   * The domain to attach to: its name or UUID (usually `vm.name`).
+   * The domain to attach to: its name or UUID (usually `vm.name`). Exactly one of `domain` and `qmp`.
    */
-  domain: pulumi.Input<string>;
+  domain?: pulumi.Input<string>;
+  /**
+   * Instead of `domain`: the QMP socket of a QEMU run without libvirt (`unix:/run/qemu/vm1.qmp`, `tcp:127.0.0.1:4444`). The device is added and removed over that socket (blockdev-add + device_add, device_del + blockdev-del); `uri` and `via` do not apply. Every change is live or a replace: a QEMU has no config for a next boot.
+   */
+  qmp?: pulumi.Input<string>;
   /**
    * Absolute host path of the disk image, usually a Volume's `path`. No commas, quotes, '<', '>', '&', newlines or '..' segments. Changing it replaces the disk.
    */
@@ -223,9 +231,13 @@ export interface CdromArgs {
    */
   owner?: pulumi.Input<string>;
   /**
-   * The domain to attach to: its name or UUID (usually `vm.name`).
+   * The domain to attach to: its name or UUID (usually `vm.name`). Exactly one of `domain` and `qmp`.
    */
-  domain: pulumi.Input<string>;
+  domain?: pulumi.Input<string>;
+  /**
+   * Instead of `domain`: the QMP socket of a QEMU run without libvirt (`unix:/run/qemu/vm1.qmp`, `tcp:127.0.0.1:4444`). The device is added and removed over that socket (blockdev-add + device_add, device_del + blockdev-del); `uri` and `via` do not apply. Every change is live or a replace: a QEMU has no config for a next boot.
+   */
+  qmp?: pulumi.Input<string>;
   /**
    * Bus of the drive. scsi supports live media changes; usb media is not removable (a media change replaces the drive); ide (and sata on q35) cannot be hot-plugged.
    * @default "scsi"
@@ -265,9 +277,13 @@ export interface GuestExecArgs {
    */
   uri?: pulumi.Input<string>;
   /**
-   * The domain to run in: its name or UUID (usually `vm.name`). The domain needs `guestAgent` and a guest running qemu-ga.
+   * The domain to run in: its name or UUID (usually `vm.name`). The domain needs `guestAgent` and a guest running qemu-ga. Exactly one of `domain` and `agent`.
    */
-  domain: pulumi.Input<string>;
+  domain?: pulumi.Input<string>;
+  /**
+   * Instead of `domain`: the host end of the guest agent's channel of a QEMU run without libvirt, e.g. `unix:/run/qemu/vm1.qga` (QEMU started with `-chardev socket,path=…,server=on,wait=off,id=qga0 -device virtio-serial -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0`). Every new connection resynchronises with guest-sync-delimited. `uri` does not apply.
+   */
+  agent?: pulumi.Input<string>;
   /**
    * Program to run in the guest: an absolute path (e.g. `/bin/sh`) or a bare command name found in the agent's PATH. Changing it runs the command again (replace).
    */

@@ -41,7 +41,8 @@ async function waitFor(what: string, ok: () => boolean, child: ChildProcess, tim
   }
 }
 
-export async function startBareQemu(options: { tcpQmp?: boolean; memoryMiB?: number } = {}): Promise<BareQemu> {
+/** `controllers: false` leaves out the virtio-scsi and USB controllers (the provider must add its own). */
+export async function startBareQemu(options: { tcpQmp?: boolean; memoryMiB?: number; controllers?: boolean } = {}): Promise<BareQemu> {
   const { kernel, initrd } = guestArtifacts();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lvt-qemu-"));
   const qmpPath = path.join(dir, "qmp.sock");
@@ -55,7 +56,7 @@ export async function startBareQemu(options: { tcpQmp?: boolean; memoryMiB?: num
     ...(tcpPort ? ["-qmp", `tcp:127.0.0.1:${tcpPort},server=on,wait=off`] : []),
     "-chardev", `socket,path=${agentPath},server=on,wait=off,id=qga0`,
     "-device", "virtio-serial", "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
-    "-device", "virtio-scsi-pci,id=scsi0", "-device", "qemu-xhci,id=usb",
+    ...(options.controllers === false ? [] : ["-device", "virtio-scsi-pci,id=scsi0", "-device", "qemu-xhci,id=usb"]),
   ];
   const child = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";

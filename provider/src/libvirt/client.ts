@@ -382,6 +382,16 @@ export class LibvirtClient {
     return (await this.call(RemoteProc.DomainIsActive, xdr().put(writeDomain, dom).bytes())).int() === 1;
   }
 
+  /** Whether the domain has a persistent config (false: transient, gone when it stops). */
+  async isPersistent(dom: DomainRef): Promise<boolean> {
+    return (await this.call(RemoteProc.DomainIsPersistent, xdr().put(writeDomain, dom).bytes())).int() === 1;
+  }
+
+  /** Creates and starts a transient domain from its XML (no persistent config). */
+  async createDomainXml(xml: string, flags = 0): Promise<DomainRef> {
+    return readDomain(await this.call(RemoteProc.DomainCreateXml, xdr().string(xml).uint(flags).bytes()));
+  }
+
   async defineDomain(xml: string, flags = 0): Promise<DomainRef> {
     return readDomain(await this.call(RemoteProc.DomainDefineXmlFlags, xdr().string(xml).uint(flags).bytes()));
   }

@@ -1,7 +1,8 @@
-// Talking to the QEMU guest agent (qemu-ga) through libvirt's agent passthrough: one command with its reply
-// parsed, and the wait until a booting guest's agent answers. Errors name the domain and the command, so a
+// Talking to the QEMU guest agent (qemu-ga) through libvirt's agent passthrough, or through the agent socket of
+// a QEMU run without libvirt: one command with its reply parsed, and the wait until a booting guest's agent answers. Errors name the domain and the command, so a
 // user reading `pulumi up` knows which machine and which step failed.
-import { DomainRef, DomainState, ErrorCode, LibvirtClient, LibvirtError } from "../libvirt";
+import { DomainRef, DomainState, ErrorCode, LibvirtClient, LibvirtError, uuidToString } from "../libvirt";
+import { QemuSocketError, sharedAgent } from "../qemu";
 import type { QmpCommand } from "../vocab/qmp";
 import { AgentError, agentErrorFromLibvirtMessage, guestPing, parseAgentReply } from "../vocab/qga";
 
@@ -92,4 +93,62 @@ export async function waitForAgent(client: LibvirtClient, dom: DomainRef, timeou
       "check that the guest runs qemu-ga and the domain has guestAgent: true",
     { cause: last },
   );
+}
+
+// ---- the guest agent a command runs through ---------------------------------------------------------------------
+
+/** The guest agent of a libvirt domain (libvirt's passthrough) or of a QEMU run without libvirt (its own socket). */
+export interface GuestAgent {
+  /** For messages: "domain web-1" or "the guest agent at unix:/run/qemu/vm1.qga". */
+  readonly name: string;
+  /** What runs in flight are recorded under: the domain's uuid, or the socket's address. */
+  readonly key: string;
+  /** The run of the machine (libvirt's domain id; -1 where unknown): another value means the guest restarted. */
+  readonly runId: number;
+  /** Sends one command; its `return` value, or AgentError when the agent refused it. */
+  call(command: QmpCommand, timeoutSeconds: number): Promise<unknown>;
+  /** Whether an error is worth asking again for (the agent not there yet, a paused guest). */
+  transient(error: unknown): Promise<boolean>;
+  /** Returns once the agent answers guest-ping, for at most `timeoutSeconds`. */
+  waitReady(timeoutSeconds: number): Promise<void>;
+}
+
+export function libvirtAgent(client: LibvirtClient, dom: DomainRef): GuestAgent {
+  return {
+    name: `domain ${dom.name}`,
+    key: uuidToString(dom.uuid),
+    runId: dom.id,
+    call: (command, timeoutSeconds) => agentCall(client, dom, command, timeoutSeconds),
+    transient: (error) => isAgentTransient(client, dom, error),
+    waitReady: async (timeoutSeconds) => {
+      await waitForAgent(client, dom, timeoutSeconds);
+    },
+  };
+}
+
+export function directAgent(address: string): GuestAgent {
+  const agent = sharedAgent(address);
+  const name = `the guest agent at ${address}`;
+  return {
+    name,
+    key: `agent:${address}`,
+    runId: -1,
+    call: async (command, timeoutSeconds) => parseAgentReply(await agent.execute(command, timeoutSeconds * 1000), command),
+    // A socket that does not answer (yet) is asked again; a refusal by the agent is final.
+    transient: async (error) => error instanceof QemuSocketError,
+    waitReady: async (timeoutSeconds) => {
+      const deadline = Date.now() + timeoutSeconds * 1000;
+      for (;;) {
+        try {
+          await agent.execute(guestPing(), Math.min(PING_REPLY_SECONDS * 1000, Math.max(1_000, deadline - Date.now())));
+          return;
+        } catch (error) {
+          if (!(error instanceof QemuSocketError) || Date.now() + PING_INTERVAL_MS > deadline) {
+            throw new AgentWaitError(`${name} did not answer guest-ping within ${timeoutSeconds} s (${(error as Error).message}); check that QEMU runs with that chardev and the guest runs qemu-ga`, { cause: error });
+          }
+        }
+        await sleep(PING_INTERVAL_MS);
+      }
+    },
+  };
 }

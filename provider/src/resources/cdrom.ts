@@ -17,6 +17,9 @@ import {
   xmlAttachPlan,
 } from "./devices";
 import { deviceNameFor } from "./device-names";
+import { directDeviceHandlers } from "./direct-devices";
+import type { QmpDevice } from "./qmp-devices";
+import type { BlockDeviceInfo } from "../vocab/query-block";
 import { DomainView, forgetSharedViews, freshView, lookupOrNull } from "./domain-view";
 import { clientFor, note, ResourceError, ResourceHandlers } from "./handler";
 import { setPersistent } from "./disk";
@@ -25,6 +28,7 @@ import { withDomainLock } from "./locks";
 import { qmp } from "./qemu";
 
 const KIND = "Cdrom" as const;
+const direct = directDeviceHandlers({ kind: KIND, label, qmpDevice, observeBlock });
 
 export interface CdromOutputs extends CdromInputs {
   target: string;
@@ -49,7 +53,7 @@ function deviceName(inputs: CdromInputs): string {
 }
 
 function label(inputs: CdromInputs): string {
-  return `Cdrom ${inputs.resourceName ?? inputs.target ?? inputs.bus} on ${inputs.domain}`;
+  return `Cdrom ${inputs.resourceName ?? inputs.target ?? inputs.bus} on ${inputs.domain ?? inputs.qmp}`;
 }
 
 function cdromSpec(inputs: CdromInputs, alias: string, placement: Pick<DiskSpec, "target" | "address">): DiskSpec {
@@ -61,14 +65,21 @@ function mediaSeen(inserted: string | null, trayOpen: boolean | null): string | 
   return trayOpen === true ? null : inserted;
 }
 
+/** A drive added over QMP, from QEMU's view of it. */
+function observeBlock(block: BlockDeviceInfo | undefined, inputs: CdromInputs, alias: string, machine: string): CdromOutputs | null {
+  if (!block || block.qdevId !== alias) return null;
+  const inserted = block.inserted?.file ?? null;
+  const trayOpen = block.trayOpen;
+  return { ...inputs, media: mediaSeen(inserted, trayOpen), target: inputs.target ?? alias, alias, domainUuid: machine, inserted, trayOpen };
+}
+
+function qmpDevice(inputs: CdromInputs, id: string): QmpDevice {
+  return { id, bus: inputs.bus, cdrom: true, file: inputs.media ?? null, format: "raw", readonly: true, bootOrder: inputs.bootOrder };
+}
+
 async function observe(view: DomainView, inputs: CdromInputs, alias: string): Promise<CdromOutputs | null> {
   const block = findBlockById(await view.blocks(), alias);
-  if (inputs.via === "qmp") {
-    if (!block || block.qdevId !== alias) return null;
-    const inserted = block.inserted?.file ?? null;
-    const trayOpen = block.trayOpen;
-    return { ...inputs, media: mediaSeen(inserted, trayOpen), target: inputs.target ?? alias, alias, domainUuid: view.uuid, inserted, trayOpen };
-  }
+  if (inputs.via === "qmp") return observeBlock(block, inputs, alias, view.uuid);
   const inLive = diskByAlias(view.live, alias);
   const inConfig = diskByAlias(view.config, alias);
   const drive = inLive ?? inConfig;
@@ -104,7 +115,7 @@ async function attach(view: DomainView, inputs: CdromInputs, alias: string): Pro
       await attachQmp(client, view, { id: alias, bus: inputs.bus, cdrom: true, file: inputs.media!, format: "raw", readonly: true, bootOrder: inputs.bootOrder });
     }
   } else {
-    const plan = xmlAttachPlan(view, alias, { live: attachesLive(inputs, KIND), persistent: true, target: inputs.target });
+    const plan = xmlAttachPlan(view, alias, { live: attachesLive(inputs, KIND), persistent: await view.persistent(), target: inputs.target });
     if (!plan) return;
     await attachXml(client, view, cdromSpec(inputs, alias, placeDevice(view, inputs.bus, plan.target)), plan);
   }
@@ -163,7 +174,7 @@ async function changeMediaQmp(client: LibvirtClient, view: DomainView, alias: st
   await qmp(client, view.dom, blockdevCloseTray(alias));
 }
 
-const shared = deviceHandlers({ kind: KIND, label, deviceName, attach, expected, observe });
+const shared = deviceHandlers({ kind: KIND, label, deviceName, attach, expected, observe, qmpDevice, observeBlock });
 
 export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
   kind: KIND,
@@ -178,9 +189,15 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
   },
 
 
-  async update(_id, olds, news) {
-    const client = await clientFor(news.uri);
+  async update(id, olds, news) {
     const media = news.media ?? null;
+    if (news.qmp) {
+      // A QEMU without libvirt: the tray is the only place a medium changes.
+      const changing = olds.inserted !== media || olds.media !== media;
+      const outs = changing ? await direct.changeMedia(news, olds.alias, media) : (await direct.read(id, { ...news, alias: olds.alias })).props;
+      return { outs: (outs ?? { ...olds, ...news }) as CdromOutputs };
+    }
+    const client = await clientFor(news.uri);
     try {
       const dom = await lookupOrNull(client, olds.domainUuid);
       if (!dom) throw new Error(`domain "${news.domain}" not found`);

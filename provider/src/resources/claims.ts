@@ -10,7 +10,9 @@ export async function readClaims(client: LibvirtClient, view: DomainView): Promi
 }
 
 async function writeClaims(client: LibvirtClient, view: DomainView, claims: readonly DeviceClaim[]): Promise<void> {
-  const flags = view.running ? Affect.Live | Affect.Config : Affect.Config;
+  // A transient domain has only its running copy.
+  const config = (await view.persistent()) ? Affect.Config : 0;
+  const flags = (view.running ? Affect.Live : 0) | config;
   await client.setDomainMetadata(view.dom, claims.length > 0 ? buildClaims(claims) : null, CLAIMS_PREFIX, CLAIMS_NAMESPACE, flags);
 }
 

@@ -17,6 +17,8 @@ export interface Situation {
   running: boolean;
   restart: RestartPolicy;
   machine?: string;
+  /** A transient domain (or a QEMU without libvirt) has no config to wait in: no next boot. */
+  transient?: boolean;
 }
 
 /** Buses QEMU can hot-plug on a running machine. ide never; sata only where an AHCI port allows it, not q35's. */
@@ -29,6 +31,11 @@ export function hotpluggable(bus: string, machine = "pc"): boolean {
 
 /** A change that can't happen live: next boot, or a restart now when the domain allows it. */
 function deferred(field: string, why: string, s: Situation): Classified {
+  if (s.transient) {
+    return s.restart === "allow"
+      ? { field, class: "restart", reason: `${why}: the transient domain is created again from its new XML` }
+      : { field, class: "replace", reason: `${why}: a transient domain has no next boot, so it is replaced (restart: "allow" recreates it in place)` };
+  }
   if (!s.running) return { field, class: "live", reason: `${why}; the domain is stopped, so its config takes it now` };
   return s.restart === "allow"
     ? { field, class: "restart", reason: `${why}: the domain restarts to apply it` }
@@ -57,6 +64,8 @@ function domainField(field: string, olds: Values, news: Values, s: Situation): C
     case "type":
     case "arch":
       return replace(field, `a domain's ${field} is fixed at definition`);
+    case "persistent":
+      return replace(field, "a domain is made persistent (defined) or transient (created from its XML) once");
     case "memoryMiB": {
       // A running QEMU is bounded by the ceiling it started with; a new ceiling only counts after a restart.
       const max = Math.min(Number(get(olds, "maxMemoryMiB") ?? get(olds, "memoryMiB")), Number(get(news, "maxMemoryMiB") ?? get(news, "memoryMiB")));

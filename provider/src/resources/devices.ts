@@ -18,6 +18,7 @@ import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForR
 import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
 import { convertsBootOrder, createRefusals, heldMedium, notOurs, planSlot, PlannedDevice } from "./device-checks";
 import type { DeviceIdentity } from "./device-names";
+import { directDeviceHandlers, type DirectKind } from "./direct-devices";
 
 export function diskByAlias(domain: ParsedDomain | null, alias: string): ParsedDisk | undefined {
   return domain?.disks.find((d) => d.alias === alias);
@@ -369,7 +370,7 @@ async function releaseNode(client: LibvirtClient, dom: DomainRef, nodeName: stri
 
 export interface DeviceRecord {
   uri?: string;
-  domain: string;
+  domain?: string;
   domainUuid: string;
   alias: string;
   /** The URN of the resource; absent in stacks made before devices carried their owner. */
@@ -452,10 +453,16 @@ export async function undoAttach(client: LibvirtClient, uuid: string, record: Om
 
 // ---- the handlers Disk and Cdrom share ------------------------------------------------------------------------
 
-interface DeviceInputs extends PlannedDevice, DeviceIdentity {
+interface DeviceInputs extends Omit<PlannedDevice, "domain">, DeviceIdentity {
   uri?: string;
+  /** A libvirt domain, or (with `qmp` instead) a QEMU run without libvirt: check makes sure it is one of them. */
+  domain?: string;
+  qmp?: string;
   detachTimeoutSeconds: number;
 }
+
+/** The inputs of a device on a libvirt domain (no `qmp`): `domain` is there. */
+type OnDomain<I extends DeviceInputs> = I & { domain: string };
 
 /** What makes a Disk a Disk and a Cdrom a Cdrom; the rest of their lifecycle is the same. */
 export interface DeviceKind<I extends DeviceInputs, O> {
@@ -466,11 +473,17 @@ export interface DeviceKind<I extends DeviceInputs, O> {
   /** What QEMU must report for the device after a live attach. */
   expected(inputs: I): { file: string | null; readonly: boolean };
   observe(view: DomainView, inputs: I, alias: string): Promise<O | null>;
+  /** On a QEMU without libvirt: the device to add over QMP, and the outputs from QEMU's view of it. */
+  qmpDevice: DirectKind<I, O>["qmpDevice"];
+  observeBlock: DirectKind<I, O>["observeBlock"];
 }
 
 /** diff, create, read, delete and the create note of a device resource. */
 export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecord>(device: DeviceKind<I, O>) {
   const fail = (inputs: I, error: unknown) => new ResourceError(device.label(inputs), (error as Error).message, { cause: error });
+  // A QEMU run without libvirt (`qmp` instead of `domain`) takes the direct path; diff is the same for both.
+  const direct = directDeviceHandlers<I, O>(device);
+  const onDomain = (inputs: I) => inputs as OnDomain<I>;
   return {
     async diff(_id: string, olds: O, news: I): Promise<DiffResult> {
       const fields = changedInputs(device.kind, olds, news, inputFields(device.kind));
@@ -482,7 +495,9 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
       return planDiff(device.label(news), classified);
     },
 
-    async create(inputs: I): Promise<{ id: string; outs: O }> {
+    async create(given: I): Promise<{ id: string; outs: O }> {
+      if (given.qmp) return direct.create(given);
+      const inputs = onDomain(given);
       const client = await clientFor(inputs.uri);
       const alias = device.deviceName(inputs);
       let claims: DeviceClaim[] = [];
@@ -528,13 +543,15 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
     },
 
     async read(id: string, props: O): Promise<{ id: string; props: O }> {
-      const view = await viewDomainForRead(await clientFor(props.uri), props.domainUuid ?? props.domain);
+      if (props.qmp) return direct.read(id, props) as Promise<{ id: string; props: O }>;
+      const view = await viewDomainForRead(await clientFor(props.uri), props.domainUuid ?? props.domain!);
       const outs = view ? await device.observe(view, props, props.alias) : null;
       // Gone with its domain, or detached behind Pulumi's back.
       return outs && !missingFromLive(view!, props, device.kind) ? { id, props: outs } : { id: "", props };
     },
 
     async delete(_id: string, props: O): Promise<void> {
+      if (props.qmp) return direct.delete(props);
       try {
         await deleteDevice(await clientFor(props.uri), props);
       } catch (error) {
@@ -542,7 +559,9 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
       }
     },
 
-    async describeCreate(inputs: I): Promise<string> {
+    async describeCreate(given: I): Promise<string> {
+      if (given.qmp) return direct.describeCreate(given);
+      const inputs = onDomain(given);
       // Shared: a preview asks this for every device of a domain at once.
       const view = await viewDomainForRead(await clientFor(inputs.uri), inputs.domain, { prefetch: false }).catch(() => null);
       if (!view) return `${device.label(inputs)}: attach when the domain exists`;

@@ -15,6 +15,9 @@ import {
   xmlAttachPlan,
 } from "./devices";
 import { deviceNameFor } from "./device-names";
+import { directDeviceHandlers } from "./direct-devices";
+import type { QmpDevice } from "./qmp-devices";
+import type { BlockDeviceInfo } from "../vocab/query-block";
 import { DomainView, forgetSharedViews, freshView, lookupOrNull } from "./domain-view";
 import { clientFor, ResourceError, ResourceHandlers } from "./handler";
 import { withDomainLock } from "./locks";
@@ -23,6 +26,7 @@ import { diskSpecFromParsed } from "../vocab/disk-xml";
 import type { DiskInputs } from "./inputs";
 
 const KIND = "Disk" as const;
+const direct = directDeviceHandlers({ kind: KIND, label, qmpDevice, observeBlock });
 
 export interface DiskOutputs extends DiskInputs {
   target: string;
@@ -39,17 +43,23 @@ function deviceName(inputs: DiskInputs): string {
 }
 
 function label(inputs: DiskInputs): string {
-  return `Disk ${inputs.resourceName ?? inputs.source} on ${inputs.domain}`;
+  return `Disk ${inputs.resourceName ?? inputs.source} on ${inputs.domain ?? inputs.qmp}`;
+}
+
+/** A device added over QMP, from QEMU's view of it; it lives only as long as the QEMU process. */
+function observeBlock(block: BlockDeviceInfo | undefined, inputs: DiskInputs, alias: string, machine: string): DiskOutputs | null {
+  if (!block || block.qdevId !== alias) return null;
+  const live = liveBlockOf(block)!;
+  return { ...inputs, target: inputs.target ?? alias, alias, domainUuid: machine, source: live.file ?? "", readonly: live.readonly, live };
+}
+
+function qmpDevice(inputs: DiskInputs, id: string): QmpDevice {
+  return { id, bus: inputs.bus, cdrom: false, file: inputs.source, format: inputs.format, readonly: inputs.readonly, bootOrder: inputs.bootOrder, serial: inputs.serial };
 }
 
 async function observe(view: DomainView, inputs: DiskInputs, alias: string): Promise<DiskOutputs | null> {
-  if (inputs.via === "qmp") {
-    // QMP devices live only as long as the QEMU process: a restarted domain no longer has them.
-    const block = findBlockById(await view.blocks(), alias);
-    if (!block || block.qdevId !== alias) return null;
-    const live = liveBlockOf(block)!;
-    return { ...inputs, target: inputs.target ?? alias, alias, domainUuid: view.uuid, source: live.file ?? "", readonly: live.readonly, live };
-  }
+  // A restarted domain no longer has what was added over QMP.
+  if (inputs.via === "qmp") return observeBlock(findBlockById(await view.blocks(), alias), inputs, alias, view.uuid);
   // Look in the config too: a device on a bus that does not hot-plug waits there for the next boot.
   const inLive = diskByAlias(view.live, alias);
   const inConfig = diskByAlias(view.config, alias);
@@ -76,12 +86,10 @@ async function observe(view: DomainView, inputs: DiskInputs, alias: string): Pro
 async function attach(view: DomainView, inputs: DiskInputs, alias: string): Promise<void> {
   const client = await clientFor(inputs.uri);
   if (inputs.via === "qmp") {
-    await attachQmp(client, view, {
-      id: alias, bus: inputs.bus, cdrom: false, file: inputs.source, format: inputs.format, readonly: inputs.readonly,
-      bootOrder: inputs.bootOrder, serial: inputs.serial,
-    });
+    await attachQmp(client, view, { ...qmpDevice(inputs, alias), file: inputs.source });
   } else {
-    const plan = xmlAttachPlan(view, alias, { live: attachesLive(inputs, KIND), persistent: inputs.persistent, target: inputs.target });
+    // A transient domain has no config to keep the disk in.
+    const plan = xmlAttachPlan(view, alias, { live: attachesLive(inputs, KIND), persistent: inputs.persistent && (await view.persistent()), target: inputs.target });
     if (!plan) return;
     await attachXml(client, view, {
       device: "disk", bus: inputs.bus, source: inputs.source, format: inputs.format, readonly: inputs.readonly,
@@ -115,9 +123,11 @@ function expected(inputs: DiskInputs): { file: string | null; readonly: boolean 
 
 export const disk: ResourceHandlers<DiskInputs, DiskOutputs> = {
   kind: KIND,
-  ...deviceHandlers({ kind: KIND, label, deviceName, attach, expected, observe }),
+  ...deviceHandlers({ kind: KIND, label, deviceName, attach, expected, observe, qmpDevice, observeBlock }),
 
-  async update(_id, olds, news) {
+  async update(id, olds, news) {
+    // On a QEMU without libvirt nothing that reaches update changes the device (the rest replace).
+    if (news.qmp) return { outs: (await direct.read(id, { ...news, target: olds.target, alias: olds.alias })).props as DiskOutputs };
     // Only `persistent` changes the machine here, and a device from before owners gets its claim recorded (the other
     // fields that reach update are bookkeeping; the rest replace).
     const client = await clientFor(news.uri);

@@ -16,6 +16,8 @@ export interface DomainView {
   blocks(): Promise<BlockDeviceInfo[]>;
   /** Autostart flag and state name, asked once per view and only when needed. */
   lifecycle(): Promise<{ autostart: boolean; state: string }>;
+  /** Whether the domain has a persistent config (false: transient), asked once per view and only when needed. */
+  persistent(): Promise<boolean>;
 }
 
 /**
@@ -31,6 +33,7 @@ export async function viewDomain(client: LibvirtClient, ref: string, options: { 
     const [autostart, state] = await Promise.all([client.getAutostart(dom), stateName(client, dom)]);
     return { autostart, state };
   });
+  const persistent = once(() => client.isPersistent(dom));
   if (options.prefetch) {
     // A failure surfaces to whoever awaits it.
     blocks().catch(() => undefined);
@@ -40,7 +43,7 @@ export async function viewDomain(client: LibvirtClient, ref: string, options: { 
     client.domainXml(dom, { inactive: true }).then(parseDomainXml),
     running ? client.domainXml(dom).then(parseDomainXml) : Promise.resolve(null),
   ]);
-  return { dom, uuid: uuidToString(dom.uuid), running, live, config, blocks, lifecycle };
+  return { dom, uuid: uuidToString(dom.uuid), running, live, config, blocks, lifecycle, persistent };
 }
 
 /** The first call runs `ask`; every call gets its promise. */

@@ -163,7 +163,7 @@ async function observe(view: DomainView, recorded: DomainInputs): Promise<Domain
 }
 
 function situation(olds: DomainOutputs, news: DomainInputs): Situation {
-  return { running: olds.running, restart: news.restart, machine: olds.machine };
+  return { running: olds.running, restart: news.restart, machine: olds.machine, transient: olds.persistent === false };
 }
 
 /**
@@ -304,9 +304,12 @@ async function applyChanges(client: LibvirtClient, uuid: string, olds: DomainOut
   const tunables = ["memoryMiB", "vcpus", "running", "autostart"];
   const restartNow = overall(classified) === "restart";
 
+  const transient = olds.persistent === false;
   const { dom, started } = await withDomainLock(uuid, async () => {
     let dom = await client.lookupDomainByUuid(uuid);
     const running = dom.id !== -1;
+    // A transient domain has no config to redefine: what cannot change live recreates it from its new XML.
+    if (transient) return restartTransient(client, dom, restartNow ? domainEdit({ ...news, type }, olds) : null, byField, news);
     const redefine = deferred.length > 0 || (!running && classified.some((c) => !tunables.includes(c.field)));
     if (redefine) {
       const current = await client.domainXml(dom, { inactive: true });
@@ -326,6 +329,27 @@ async function applyChanges(client: LibvirtClient, uuid: string, olds: DomainOut
   });
   if (started && news.waitForAgentSeconds) await waitForAgent(client, dom, news.waitForAgentSeconds);
   return observe(await freshView(client, dom), { ...news, type, machine: news.machine ?? olds.machine, arch: news.arch ?? olds.arch });
+}
+
+/**
+ * Changes a transient domain: live tunables on the running copy only; with `edit`, a stop and a new create from
+ * its current XML with the edit applied (the same name, a new QEMU).
+ */
+async function restartTransient(
+  client: LibvirtClient,
+  dom: DomainRef,
+  edit: DomainEdit | null,
+  byField: Map<string, string>,
+  news: DomainInputs,
+): Promise<{ dom: DomainRef; started: boolean }> {
+  if (edit) {
+    const current = await client.domainXml(dom, { inactive: true });
+    await stopDomain(client, dom, news.shutdownTimeoutSeconds, news.guestAgent);
+    return { dom: await client.createDomainXml(editDomainXml(current, edit)), started: true };
+  }
+  if (byField.get("memoryMiB") === "live") await client.setMemory(dom, BigInt(news.memoryMiB * MIB), Affect.Live);
+  if (byField.get("vcpus") === "live") await client.setVcpus(dom, news.vcpus, Affect.Live);
+  return { dom, started: false };
 }
 
 async function lookupByName(client: LibvirtClient, name: string): Promise<DomainRef | null> {
@@ -361,13 +385,15 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
       return { id: outs.uuid, outs };
     }
     const type = inputs.type ?? detectDomainType(inputs.uri ?? defaultUri());
-    const defined = await client.defineDomain(buildDomainXml(domainSpec(inputs, { type })));
+    const xml = buildDomainXml(domainSpec(inputs, { type }));
+    // Transient: created running from its XML, with no config; it is gone once it stops.
+    const defined = inputs.persistent === false ? await client.createDomainXml(xml) : await client.defineDomain(xml);
     const uuid = uuidToString(defined.uuid);
     return withDomainLock(uuid, async () => {
       let dom = defined;
       try {
         if (inputs.autostart) await client.setAutostart(dom, true);
-        if (inputs.running) dom = await client.startDomain(dom);
+        if (inputs.running && inputs.persistent !== false) dom = await client.startDomain(dom);
         // So GuestExec and anything else that needs the guest can depend on this resource.
         if (inputs.running && inputs.waitForAgentSeconds) await waitForAgent(client, dom, inputs.waitForAgentSeconds);
         const outs = await observe(await freshView(client, dom), { ...inputs, type, machine: inputs.machine ?? "pc", arch: inputs.arch ?? "x86_64" });
@@ -399,6 +425,8 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
     forgetSharedViews();
     await withDomainLock(uuidToString(dom.uuid), async () => {
       await stopDomain(client, dom, props.shutdownTimeoutSeconds, props.guestAgent);
+      // A transient domain is gone once it stops; there is no config to undefine.
+      if (props.persistent === false) return;
       // Nothing left behind: managed-save image, snapshot and checkpoint metadata, nvram.
       await client.undefineDomain(
         dom,
@@ -409,7 +437,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
 
   async describeCreate(inputs) {
     const subject = `${KIND} ${inputs.name}`;
-    const define = `${subject}: define${inputs.running ? " and start" : ""}`;
+    const define = inputs.persistent === false ? `${subject}: create and start, transient (gone when it stops)` : `${subject}: define${inputs.running ? " and start" : ""}`;
     if (typeof inputs.name !== "string") return define;
     const client = await clientFor(inputs.uri);
     const existing = await lookupByName(client, inputs.name);

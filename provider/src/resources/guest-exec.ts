@@ -13,12 +13,12 @@
 // Secrets: Pulumi hands the provider secret inputs in plain text; `secretInputs` (set by the SDK) says which,
 // and every note and error shows them as `[secret]` (secrets.ts). Output of a command with secret inputs is
 // never quoted: it may echo what it was given.
-import { DomainRef, ErrorCode, isNotFound, LibvirtClient, LibvirtError, uuidToString } from "../libvirt";
+import { DomainRef, ErrorCode, isNotFound, LibvirtClient, LibvirtError } from "../libvirt";
 import {
   AgentError, agentErrorFromLibvirtMessage, guestExec as guestExecRequest, guestExecStatus, GuestExecStatus, isUnknownExecPid,
   parseGuestExecStarted, parseGuestExecStatus, SIGNAL_TREE_SCRIPT,
 } from "../vocab/qga";
-import { AgentWaitError, agentCall, describeAgentError, isAgentTransient, waitForAgent } from "./agent";
+import { AgentWaitError, describeAgentError, directAgent, GuestAgent, libvirtAgent } from "./agent";
 import { changedInputs, classifyField, ResourceKind } from "./classify";
 import { ExecRecord, readRecord, recordFile, removeRecord, writeRecord } from "./exec-records";
 import { clientFor, note, planDiff, ResourceError, ResourceHandlers } from "./handler";
@@ -110,7 +110,7 @@ export function commandLine(command: Pick<Command, "path" | "args" | "at">, mask
 }
 
 function label(inputs: GuestExecInputs, mask: Masker = masker(inputs)): string {
-  return `${commandLine(inputs, mask)} on ${inputs.domain}`;
+  return `${commandLine(inputs, mask)} on ${inputs.domain ?? inputs.agent}`;
 }
 
 function mainCommand(inputs: GuestExecInputs): Command {
@@ -209,8 +209,16 @@ async function findDomain(client: LibvirtClient, ref: string): Promise<DomainRef
   }
 }
 
+/** The agent a command goes through: the domain's (null when the domain is gone), or a QEMU's own socket. */
+async function agentFor(inputs: GuestExecInputs & { domainUuid?: string }): Promise<GuestAgent | null> {
+  if (inputs.agent) return directAgent(inputs.agent);
+  const client = await clientFor(inputs.uri);
+  const dom = await findDomain(client, inputs.domainUuid || inputs.domain!);
+  return dom ? libvirtAgent(client, dom) : null;
+}
+
 /** Polls guest-exec-status with backoff until the command exits; an agent that goes quiet is asked again. */
-async function waitForExit(client: LibvirtClient, dom: DomainRef, pid: number, timeoutSeconds: number): Promise<GuestExecStatus> {
+async function waitForExit(agent: GuestAgent, pid: number, timeoutSeconds: number): Promise<GuestExecStatus> {
   const deadline = Date.now() + timeoutSeconds * 1000;
   let delayMs = POLL_FIRST_MS;
   let lastAgentError: unknown = null;
@@ -218,12 +226,12 @@ async function waitForExit(client: LibvirtClient, dom: DomainRef, pid: number, t
     await sleep(Math.max(0, Math.min(delayMs, deadline - Date.now())));
     const left = (deadline - Date.now()) / 1000;
     try {
-      const reply = await agentCall(client, dom, guestExecStatus(pid), Math.min(AGENT_REPLY_SECONDS, Math.max(1, left)));
+      const reply = await agent.call(guestExecStatus(pid), Math.min(AGENT_REPLY_SECONDS, Math.max(1, left)));
       const status = parseGuestExecStatus(reply);
       if (status.exited) return status;
     } catch (error) {
       // A paused or busy guest is waited out like a slow command; anything else is final.
-      if (!(await isAgentTransient(client, dom, error))) throw error;
+      if (!(await agent.transient(error))) throw error;
       lastAgentError = error;
     }
     if (Date.now() >= deadline) throw new ExecTimeoutError(pid, timeoutSeconds, lastAgentError);
@@ -232,36 +240,36 @@ async function waitForExit(client: LibvirtClient, dom: DomainRef, pid: number, t
 }
 
 /** Starts a command; resolves with qemu-ga's pid once guest-exec answers. */
-async function startCommand(client: LibvirtClient, dom: DomainRef, command: Command): Promise<number> {
-  return parseGuestExecStarted(await agentCall(client, dom, guestExecRequest(command), AGENT_REPLY_SECONDS)).pid;
+async function startCommand(agent: GuestAgent, command: Command): Promise<number> {
+  return parseGuestExecStarted(await agent.call(guestExecRequest(command), AGENT_REPLY_SECONDS)).pid;
 }
 
 /** Runs a small helper command to its end (its status is read, so the agent forgets it). */
-async function runHelper(client: LibvirtClient, dom: DomainRef, command: Command, seconds: number): Promise<GuestExecStatus> {
-  const pid = await startCommand(client, dom, command);
-  return waitForExit(client, dom, pid, seconds);
+async function runHelper(agent: GuestAgent, command: Command, seconds: number): Promise<GuestExecStatus> {
+  const pid = await startCommand(agent, command);
+  return waitForExit(agent, pid, seconds);
 }
 
 /**
  * Stops a timed-out command in the guest: SIGTERM to it and its descendants, SIGKILL after STOP_GRACE_SECONDS.
  * Returns null once the agent reports it exited, else what went wrong.
  */
-async function stopInGuest(client: LibvirtClient, dom: DomainRef, pid: number): Promise<string | null> {
+async function stopInGuest(agent: GuestAgent, pid: number): Promise<string | null> {
   let problem: string | null = null;
   for (const signal of ["TERM", "KILL"]) {
     try {
-      const sent = await runHelper(client, dom, {
+      const sent = await runHelper(agent, {
         path: "/bin/sh", args: ["-c", SIGNAL_TREE_SCRIPT, "stop", signal, String(pid)], env: [], captureOutput: true,
       }, AGENT_REPLY_SECONDS);
       if (sent.exitCode !== 0 && sent.exitCode !== 1) problem = `kill -${signal} exited with ${sent.exitCode ?? `signal ${sent.signal}`}`;
     } catch (error) {
-      problem = describeExecError(error, dom.name, `guest-exec /bin/sh -c kill -${signal} ${pid}`);
+      problem = describeExecError(error, agent.name, `guest-exec /bin/sh -c kill -${signal} ${pid}`);
     }
     try {
-      await waitForExit(client, dom, pid, STOP_GRACE_SECONDS);
+      await waitForExit(agent, pid, STOP_GRACE_SECONDS);
       return null;
     } catch (error) {
-      if (!(error instanceof ExecTimeoutError)) return problem ?? describeExecError(error, dom.name, `guest-exec-status ${pid}`);
+      if (!(error instanceof ExecTimeoutError)) return problem ?? describeExecError(error, agent.name, `guest-exec-status ${pid}`);
     }
   }
   return problem ?? `guest pid ${pid} still runs after SIGKILL`;
@@ -269,8 +277,7 @@ async function stopInGuest(client: LibvirtClient, dom: DomainRef, pid: number): 
 
 /** One create's view of its run: where its record lives and how to word what happened. */
 interface Run {
-  client: LibvirtClient;
-  dom: DomainRef;
+  agent: GuestAgent;
   command: Command;
   limits: Limits;
   mask: Masker;
@@ -285,17 +292,17 @@ interface Run {
  * so); any other failure keeps the record, so the next create reads the result instead of running it again.
  */
 async function finishRun(run: Run, pid: number, startedAt: number): Promise<GuestExecResult> {
-  const { client, dom, limits } = run;
+  const { agent, limits } = run;
   let status: GuestExecStatus;
   try {
-    status = await waitForExit(client, dom, pid, limits.timeoutSeconds);
+    status = await waitForExit(agent, pid, limits.timeoutSeconds);
   } catch (error) {
     if (error instanceof ExecTimeoutError) {
-      const problem = await stopInGuest(client, dom, pid);
+      const problem = await stopInGuest(agent, pid);
       if (problem === null && run.file && run.record) writeRecord(run.file, { ...run.record, stoppedAt: Date.now() });
       throw new ExecTimeoutError(pid, limits.timeoutSeconds, error.lastAgentError, problem === null, problem ?? undefined);
     }
-    throw new ResultLostError(pid, error, describeExecError(error, dom.name, `guest-exec-status ${pid}`));
+    throw new ResultLostError(pid, error, describeExecError(error, agent.name, `guest-exec-status ${pid}`));
   }
   if (run.file) removeRecord(run.file);
   return resultFrom(pid, status, Date.now() - startedAt);
@@ -303,12 +310,12 @@ async function finishRun(run: Run, pid: number, startedAt: number): Promise<Gues
 
 /** Waits for the agent, starts the command (recording its pid) and waits for its end. */
 async function startRun(run: Run): Promise<GuestExecResult> {
-  const { client, dom, command, limits, mask } = run;
-  await waitForAgent(client, dom, limits.agentTimeoutSeconds);
+  const { agent, command, limits, mask } = run;
+  await agent.waitReady(limits.agentTimeoutSeconds);
   const startedAt = Date.now();
-  const pid = await startCommand(client, dom, command);
+  const pid = await startCommand(agent, command);
   if (run.file) {
-    run.record = { pid, domainId: dom.id, startedAt, command: commandLine(command, mask) };
+    run.record = { pid, domainId: agent.runId, startedAt, command: commandLine(command, mask) };
     writeRecord(run.file, run.record);
   }
   return finishRun(run, pid, startedAt);
@@ -324,32 +331,32 @@ function againHint(file: string): string {
  * agent still has it (waiting for the run if it goes on), else a failure naming the guest pid.
  */
 async function resumeRun(run: Run, earlier: ExecRecord, file: string): Promise<GuestExecResult> {
-  const { client, dom, limits } = run;
+  const { agent, limits } = run;
   const when = new Date(earlier.startedAt).toISOString();
   const what = `an earlier run of this command (guest pid ${earlier.pid}, started ${when})`;
   if (earlier.stoppedAt !== undefined) {
     throw new Error(`${what} timed out and was stopped in the guest at ${new Date(earlier.stoppedAt).toISOString()}; ${againHint(file)}`);
   }
-  if (earlier.domainId !== dom.id) {
-    throw new Error(`${what} lost its result: domain ${dom.name} has been restarted since, so whether it finished is unknown; ${againHint(file)}`);
+  if (earlier.domainId !== agent.runId) {
+    throw new Error(`${what} lost its result: ${agent.name} has been restarted since, so whether it finished is unknown; ${againHint(file)}`);
   }
-  await waitForAgent(client, dom, limits.agentTimeoutSeconds);
+  await agent.waitReady(limits.agentTimeoutSeconds);
   let status: GuestExecStatus;
   try {
-    status = parseGuestExecStatus(await agentCall(client, dom, guestExecStatus(earlier.pid), AGENT_REPLY_SECONDS));
+    status = parseGuestExecStatus(await agent.call(guestExecStatus(earlier.pid), AGENT_REPLY_SECONDS));
   } catch (error) {
     if (isUnknownPid(error)) {
       throw new Error(`${what} lost its result: the guest agent no longer knows that pid (its result was read, or qemu-ga restarted); ${againHint(file)}`);
     }
-    throw new ResultLostError(earlier.pid, error, describeExecError(error, dom.name, `guest-exec-status ${earlier.pid}`));
+    throw new ResultLostError(earlier.pid, error, describeExecError(error, agent.name, `guest-exec-status ${earlier.pid}`));
   }
   run.record = earlier;
   if (!status.exited) {
-    note(`GuestExec ${commandLine(run.command, run.mask)} on ${dom.name}: ${what} still runs; waiting for it instead of starting the command again`);
+    note(`GuestExec ${commandLine(run.command, run.mask)} on ${agent.name}: ${what} still runs; waiting for it instead of starting the command again`);
     return finishRun(run, earlier.pid, earlier.startedAt);
   }
   removeRecord(file);
-  note(`GuestExec ${commandLine(run.command, run.mask)} on ${dom.name}: recovered the result of ${what} instead of running the command again`);
+  note(`GuestExec ${commandLine(run.command, run.mask)} on ${agent.name}: recovered the result of ${what} instead of running the command again`);
   return resultFrom(earlier.pid, status, Date.now() - earlier.startedAt);
 }
 
@@ -358,7 +365,7 @@ function judge(run: Run, result: GuestExecResult, expected: number | null): Gues
   const problem = exitProblem(result, expected, run.mask);
   if (problem) throw new Error(problem);
   const truncated = truncationNote(result);
-  if (truncated) note(`GuestExec ${commandLine(run.command, run.mask)} on ${run.dom.name}: ${truncated}`);
+  if (truncated) note(`GuestExec ${commandLine(run.command, run.mask)} on ${run.agent.name}: ${truncated}`);
   return result;
 }
 
@@ -370,7 +377,7 @@ async function explained<T>(run: Run, what: () => Promise<T>): Promise<T> {
     if (error instanceof ExecTimeoutError || error instanceof AgentWaitError || error instanceof ResultLostError) throw error;
     // Messages written here for the user (plain Errors) stand as they are; the agent's and libvirt's are explained.
     if (error instanceof Error && error.constructor === Error) throw error;
-    throw new Error(describeExecError(error, run.dom.name, `guest-exec ${commandLine(run.command, run.mask)}`), { cause: error });
+    throw new Error(describeExecError(error, run.agent.name, `guest-exec ${commandLine(run.command, run.mask)}`), { cause: error });
   }
 }
 
@@ -399,13 +406,13 @@ export const guestExec: ResourceHandlers<GuestExecInputs, GuestExecOutputs> = {
   async create(inputs) {
     const mask = masker(inputs);
     const subject = `${KIND} ${label(inputs, mask)}`;
-    const client = await clientFor(inputs.uri);
-    const dom = await findDomain(client, inputs.domain);
-    if (!dom) throw new ResourceError(subject, `domain "${mask.text(inputs.domain)}" not found`);
-    const domainUuid = uuidToString(dom.uuid);
+    const agent = await agentFor(inputs);
+    if (!agent) throw new ResourceError(subject, `domain "${mask.text(inputs.domain ?? "")}" not found`);
+    // A QEMU without libvirt has no domain uuid: its runs are recorded under the agent's address.
+    const domainUuid = inputs.agent ? "" : agent.key;
     const command = mainCommand(inputs);
-    const file = recordFile({ domainUuid, ...command, triggers: inputs.triggers });
-    const run: Run = { client, dom, command, limits: inputs, mask, file, record: null };
+    const file = recordFile({ domainUuid: agent.key, ...command, triggers: inputs.triggers });
+    const run: Run = { agent, command, limits: inputs, mask, file, record: null };
     let result: GuestExecResult;
     try {
       const earlier = readRecord(file);
@@ -420,9 +427,11 @@ export const guestExec: ResourceHandlers<GuestExecInputs, GuestExecOutputs> = {
   },
 
   async read(id, props) {
-    // The result is history: it is kept as recorded. Only the domain's disappearance changes anything.
+    // The result is history: it is kept as recorded. Only the domain's disappearance changes anything (a QEMU
+    // without libvirt has no such record to consult: its run stays as it is).
+    if (props.agent) return { id, props };
     const client = await clientFor(props.uri);
-    const dom = await findDomain(client, props.domainUuid ?? props.domain);
+    const dom = await findDomain(client, props.domainUuid || props.domain!);
     return dom ? { id, props } : { id: "", props };
   },
 
@@ -436,14 +445,13 @@ export const guestExec: ResourceHandlers<GuestExecInputs, GuestExecOutputs> = {
     if (!command) return;
     const mask = masker(props);
     const subject = `${KIND} ${label(props, mask)}`;
-    const client = await clientFor(props.uri);
-    const dom = await findDomain(client, props.domainUuid ?? props.domain);
-    if (!dom) return;
-    if (dom.id === -1) {
+    const agent = await agentFor(props);
+    if (!agent) return;
+    if (agent.runId === -1 && !props.agent) {
       note(mask.text(`${subject}: domain is not running; the delete command ${commandLine(command, mask)} is skipped`));
       return;
     }
-    const run: Run = { client, dom, command, limits: props, mask, file: null, record: null };
+    const run: Run = { agent, command, limits: props, mask, file: null, record: null };
     try {
       judge(run, await explained(run, () => startRun(run)), 0);
     } catch (error) {

@@ -730,6 +730,12 @@ function crossFieldFailures(kind: string, data: unknown, erroneous: Set<string>)
           }
         });
       }
+      if (data.persistent === false && data.running === false) {
+        out.push({ property: "running", reason: "must be true for a transient domain (persistent: false): it exists only while it runs" });
+      }
+      if (data.persistent === false && data.autostart === true) {
+        out.push({ property: "autostart", reason: "does not apply to a transient domain (persistent: false): libvirt starts only defined domains at boot" });
+      }
       if (Array.isArray(data.networks)) {
         const macs = new Map<string, number>();
         data.networks.forEach((nic, i) => {
@@ -745,8 +751,20 @@ function crossFieldFailures(kind: string, data: unknown, erroneous: Set<string>)
     }
     case "Disk":
     case "Cdrom":
-      targetMatchesBus(data, "", "");
+    case "GuestExec": {
+      if (kind !== "GuestExec") targetMatchesBus(data, "", "");
+      // Where the device or command goes: a libvirt domain, or the socket of a QEMU run without libvirt.
+      const other = kind === "GuestExec" ? "agent" : "qmp";
+      const given = (["domain", other] as const).filter((k) => data[k] !== undefined);
+      if (given.length === 0) {
+        out.push({ property: "domain", reason: `is required: the domain's name (usually vm.name), or ${other} for a QEMU run without libvirt` });
+      } else if (given.length === 2) {
+        out.push({ property: other, reason: `cannot be combined with domain: use domain for a libvirt domain, or ${other} for a QEMU run without libvirt` });
+      } else if (data[other] !== undefined && data.uri !== undefined) {
+        out.push({ property: "uri", reason: `does not apply with ${other} (no libvirt in between): remove uri` });
+      }
       break;
+    }
   }
   return out;
 }

@@ -1,0 +1,43 @@
+// The QEMU monitor a device change talks to: the one behind a libvirt domain (libvirt's QMP passthrough and its
+// QEMU monitor events) or the one of a QEMU run without libvirt (its own QMP socket). The device flows ask QEMU
+// the same things either way; only how the words travel differs.
+import type { DomainRef, LibvirtClient } from "../libvirt";
+import { uuidToString } from "../libvirt";
+import type { QmpClient } from "../qemu";
+import { parseQmpReply, queryBlock, type QmpCommand } from "../vocab/qmp";
+import { parseQueryBlock, type BlockDeviceInfo } from "../vocab/query-block";
+
+export interface QemuMonitor {
+  /** What the per-machine lock is keyed by: the domain's uuid, or the QMP socket's address. */
+  readonly key: string;
+  /** For messages: "domain web-1" or "QEMU at unix:/run/qemu/vm1.qmp". */
+  readonly label: string;
+  /** Runs a command; QEMU's `return`, or a QmpError when it refused. */
+  command(command: QmpCommand): Promise<unknown>;
+  /** Hears one kind of QEMU event (its `data`); null when the path refuses subscriptions (then callers poll). */
+  onEvent(name: string, listener: (data: Record<string, unknown> | null) => void): Promise<(() => void) | null>;
+}
+
+export function libvirtMonitor(client: LibvirtClient, dom: DomainRef): QemuMonitor {
+  return {
+    key: uuidToString(dom.uuid),
+    label: `domain ${dom.name}`,
+    command: async (command) => parseQmpReply(await client.qemuMonitorCommand(dom, JSON.stringify(command)), command),
+    onEvent: (name, listener) =>
+      client.onQemuMonitorEvent(dom, name, (e) => listener((e.details as Record<string, unknown> | null) ?? null)).catch(() => null),
+  };
+}
+
+export function directMonitor(qmp: QmpClient): QemuMonitor {
+  return {
+    key: `qmp:${qmp.address}`,
+    label: `QEMU at ${qmp.address}`,
+    command: async (command) => parseQmpReply(await qmp.execute(command), command),
+    onEvent: async (name, listener) => qmp.onEvent(name, (e) => listener(e.data)),
+  };
+}
+
+/** QEMU's block devices (query-block), through either monitor. */
+export async function monitorBlocks(monitor: QemuMonitor): Promise<BlockDeviceInfo[]> {
+  return parseQueryBlock(await monitor.command(queryBlock()));
+}
