@@ -178,7 +178,9 @@ function isReplyTooBig(error: unknown): boolean {
   return error instanceof LibvirtError && error.code === ErrorCode.Rpc && /encode message payload/i.test(error.message);
 }
 
-function describeExecError(error: unknown, domainName: string, what: string): string {
+function describeExecError(error: unknown, agentName: string, what: string): string {
+  // describeAgentError words its messages "… on domain NAME": a libvirt agent's name already reads "domain NAME".
+  const domainName = agentName.startsWith("domain ") ? agentName.slice("domain ".length) : agentName;
   if (isReplyTooBig(error)) {
     return (
       `the output of ${what} on domain ${domainName} is too large for libvirt's agent passthrough (4 MiB per reply, ` +
