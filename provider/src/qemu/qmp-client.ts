@@ -23,6 +23,11 @@ export class QmpClient {
   private session: Promise<Session> | null = null;
   /** Counts connections, so the end of an old one never forgets a newer one. */
   private generation = 0;
+
+  /** How many connections were made so far (a request sent on an earlier one may have died with it). */
+  get connectCount(): number {
+    return this.generation;
+  }
   private nextId = 1;
   private closed = false;
   private readonly listeners = new Map<string, Set<(event: QmpEvent) => void>>();

@@ -2,8 +2,7 @@
 // open-tray / remove / insert / close); usb-storage has no tray, so its media change is a replace.
 import { Affect, LibvirtClient, uuidToString } from "../libvirt";
 import { buildDiskXml, DiskSpec } from "../vocab/disk-xml";
-import { blockdevAdd, blockdevCloseTray, blockdevDel, blockdevInsertMedium, blockdevOpenTray, blockdevRemoveMedium, deviceAdd } from "../vocab/qmp";
-import { blockNodeNames, libvirtScsiBus } from "../vocab/qmp-names";
+import { blockdevCloseTray, blockdevOpenTray } from "../vocab/qmp";
 import { attachesLive } from "./classify";
 import {
   attachQmp,
@@ -18,7 +17,8 @@ import {
 } from "./devices";
 import { deviceNameFor } from "./device-names";
 import { directDeviceHandlers } from "./direct-devices";
-import type { QmpDevice } from "./qmp-devices";
+import { changeMediaQmp, type QmpDevice } from "./qmp-devices";
+import { libvirtMonitor } from "./monitor";
 import type { BlockDeviceInfo } from "../vocab/query-block";
 import { DomainView, forgetSharedViews, freshView, lookupOrNull } from "./domain-view";
 import { clientFor, note, ResourceError, ResourceHandlers } from "./handler";
@@ -109,11 +109,8 @@ function missingFromConfig(olds: CdromOutputs): boolean {
 async function attach(view: DomainView, inputs: CdromInputs, alias: string): Promise<void> {
   const client = await clientFor(inputs.uri);
   if (inputs.via === "qmp") {
-    if (inputs.bus === "scsi" && !inputs.media) {
-      await qmp(client, view.dom, deviceAdd({ driver: "scsi-cd", id: alias, bus: libvirtScsiBus(0), bootIndex: inputs.bootOrder }));
-    } else {
-      await attachQmp(client, view, { id: alias, bus: inputs.bus, cdrom: true, file: inputs.media!, format: "raw", readonly: true, bootOrder: inputs.bootOrder });
-    }
+    // An empty scsi drive has no block node; media goes in later with blockdev-insert-medium.
+    await attachQmp(client, view, qmpDevice(inputs, alias));
   } else {
     const plan = xmlAttachPlan(view, alias, { live: attachesLive(inputs, KIND), persistent: await view.persistent(), target: inputs.target });
     if (!plan) return;
@@ -161,19 +158,6 @@ async function verifyTray(view: DomainView, alias: string, media: string | null)
   if (block?.trayOpen === true) throw new Error(`QEMU still reports the tray of ${alias} open after closing it (medium ${JSON.stringify(block.inserted?.file ?? null)})`);
 }
 
-/** Media change over QMP, keeping our own node names: open, remove, swap the node, insert, close. */
-async function changeMediaQmp(client: LibvirtClient, view: DomainView, alias: string, media: string | null): Promise<void> {
-  const nodes = blockNodeNames(alias);
-  await qmp(client, view.dom, blockdevOpenTray(alias, true));
-  await qmp(client, view.dom, blockdevRemoveMedium(alias));
-  await qmp(client, view.dom, blockdevDel(nodes.format)).catch(() => undefined);
-  if (media !== null) {
-    await qmp(client, view.dom, blockdevAdd({ blockId: alias, filename: media, format: "raw", readOnly: true }));
-    await qmp(client, view.dom, blockdevInsertMedium(alias, nodes.format));
-  }
-  await qmp(client, view.dom, blockdevCloseTray(alias));
-}
-
 const shared = deviceHandlers({ kind: KIND, label, deviceName, attach, expected, observe, qmpDevice, observeBlock });
 
 export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
@@ -210,7 +194,7 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
         if (changing) {
           const trayOnly = view.running && media !== null && findBlockById(await view.blocks(), olds.alias)?.inserted?.file === media;
           if (trayOnly) await closeTray(client, view, olds.alias);
-          else if (news.via === "qmp") await changeMediaQmp(client, view, olds.alias, media);
+          else if (news.via === "qmp") await changeMediaQmp(libvirtMonitor(client, view.dom), olds.alias, media);
           else await changeMediaXml(client, view, olds, media);
           // A change of medium on an open tray (the guest ejected it) must leave it shut, as the program asks.
           if (view.running && media !== null && !trayOnly) await closeTray(client, await freshView(client, dom), olds.alias);

@@ -5,9 +5,9 @@ import { buildDiskXml, DiskBus, DiskSpec, ParsedDisk } from "../vocab/disk-xml";
 import { pickFreeDriveUnit, pickFreeTarget, usbControllerPorts } from "../vocab/disk-placement";
 import { acceptsDeviceBootOrder, parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
 import { bootByDeviceOrder } from "../vocab/boot-order";
-import { blockdevAdd, blockdevDel, blockdevOpenTray, blockdevRemoveMedium, deviceAdd, DeviceAddSpec, deviceDel, queryPci } from "../vocab/qmp";
-import { blockNodeNames, libvirtScsiBus, libvirtUsbBus, MAX_BLOCK_ID_LENGTH } from "../vocab/qmp-names";
-import { BlockDeviceInfo, findBlockDevice } from "../vocab/query-block";
+import { DeviceAddSpec, queryPci } from "../vocab/qmp";
+import { libvirtScsiBus, libvirtUsbBus } from "../vocab/qmp-names";
+import { BlockDeviceInfo } from "../vocab/query-block";
 import { attachesLive, changedInputs, classifyAttach, classifyField } from "./classify";
 import { clientFor, DiffResult, isUnknown, note, planDiff, ResourceError } from "./handler";
 import { addClaim, dropClaim, readClaims } from "./claims";
@@ -19,6 +19,17 @@ import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
 import { convertsBootOrder, createRefusals, heldMedium, notOurs, planSlot, PlannedDevice } from "./device-checks";
 import type { DeviceIdentity } from "./device-names";
 import { directDeviceHandlers, type DirectKind } from "./direct-devices";
+import { libvirtMonitor } from "./monitor";
+import {
+  attachQmp as attachOverQmp,
+  detachQmp as detachOverQmp,
+  EVENT_WOKEN,
+  findBlockById,
+  latch,
+  type QmpDevice,
+} from "./qmp-devices";
+
+export { findBlockById, type QmpDevice };
 
 export function diskByAlias(domain: ParsedDomain | null, alias: string): ParsedDisk | undefined {
   return domain?.disks.find((d) => d.alias === alias);
@@ -58,11 +69,6 @@ export function liveBlockOf(device: BlockDeviceInfo | undefined): LiveBlock | nu
   };
 }
 
-export function findBlockById(devices: readonly BlockDeviceInfo[], id: string): BlockDeviceInfo | undefined {
-  // Only our QMP ids (short by construction) name block nodes; a libvirt alias may be longer than a node-name can be.
-  const nodeNames = id.length <= MAX_BLOCK_ID_LENGTH ? [blockNodeNames(id).format] : [];
-  return findBlockDevice(devices, { qdevId: id, nodeNames });
-}
 
 /** Asks QEMU now (not through a view): for checks right after a change. */
 export async function findLiveBlock(client: LibvirtClient, dom: DomainRef, id: string): Promise<BlockDeviceInfo | undefined> {
@@ -119,18 +125,6 @@ export async function attachXml(client: LibvirtClient, view: DomainView, spec: D
     await client.attachDevice(view.dom, buildDiskXml(spec), Affect.Config);
   }
 }
-
-/** A promise and what resolves it: an event listener fires it, a wait is woken by it. */
-function latch(): { fired: Promise<void>; fire: () => void } {
-  let fire: () => void = () => undefined;
-  const fired = new Promise<void>((resolve) => {
-    fire = resolve;
-  });
-  return { fired, fire };
-}
-
-/** Pauses of a poll that an event ends: it only stands in for an event lost to a reconnect, so it can be lazy. */
-const EVENT_WOKEN = { firstIntervalMs: 50, maxIntervalMs: 500 };
 
 /**
  * Detaches by alias. The reply to a live detach only means the unplug was requested: completion is the
@@ -212,17 +206,6 @@ async function detachConfigSurvivingReconnect(client: LibvirtClient, view: Domai
 
 // ---- through QMP ------------------------------------------------------------------------------------------
 
-export interface QmpDevice {
-  /** qdev id and the base of its node-names. */
-  id: string;
-  bus: DiskBus;
-  cdrom: boolean;
-  file: string;
-  format: "raw" | "qcow2";
-  readonly: boolean;
-  bootOrder?: number;
-  serial?: string;
-}
 
 /** Devices this provider added over QMP (libvirt does not know them): their addresses must be avoided too. */
 async function qmpOnlyDevices(view: DomainView): Promise<string[]> {
@@ -266,104 +249,17 @@ async function qmpAddress(client: LibvirtClient, view: DomainView, bus: DiskBus)
   }
 }
 
-function deviceSpec(device: QmpDevice, address: Partial<DeviceAddSpec>, drive: string): DeviceAddSpec {
-  const common = { id: device.id, drive, bootIndex: device.bootOrder, serial: device.serial };
-  switch (device.bus) {
-    case "scsi":
-      return { ...common, ...(address as object), driver: device.cdrom ? "scsi-cd" : "scsi-hd" } as DeviceAddSpec;
-    case "usb":
-      return { ...common, ...(address as object), driver: "usb-storage" } as DeviceAddSpec;
-    default:
-      return { ...common, ...(address as object), driver: "virtio-blk-pci" } as DeviceAddSpec;
-  }
-}
-
+/** Adds a device over libvirt's QMP passthrough, at an address chosen around what libvirt and QEMU both hold. */
 export async function attachQmp(client: LibvirtClient, view: DomainView, device: QmpDevice): Promise<void> {
+  const blocks = await view.blocks();
   // Adopt what an interrupted run already added under our id, rather than fail or add a second one.
-  if (findBlockById(await view.blocks(), device.id)?.qdevId === device.id) return;
-  const address = await qmpAddress(client, view, device.bus);
-  const nodes = blockNodeNames(device.id);
-  // A device_del from outside leaves our named nodes behind; free them, or blockdev-add reports duplicates.
-  await releaseNode(client, view.dom, nodes.format, 0);
-  await qmp(client, view.dom, blockdevAdd({ blockId: device.id, filename: device.file, format: device.format, readOnly: device.readonly }));
-  try {
-    await qmp(client, view.dom, deviceAdd(deviceSpec(device, address, nodes.format)));
-  } catch (error) {
-    await qmp(client, view.dom, blockdevDel(nodes.format)).catch(() => undefined);
-    throw error;
-  }
+  if (findBlockById(blocks, device.id)?.qdevId === device.id) return;
+  await attachOverQmp(libvirtMonitor(client, view.dom), blocks, device, await qmpAddress(client, view, device.bus));
 }
 
-/** device_del, wait until QEMU no longer lists the device, then drop its block nodes. */
+/** device_del, wait until QEMU says the device is gone, then drop its block nodes. */
 export async function detachQmp(client: LibvirtClient, view: DomainView, id: string, timeoutSeconds: number): Promise<void> {
-  const device = findBlockById(await view.blocks(), id);
-  if (device?.qdevId === id) {
-    // A tray device keeps a medium inserted after plug-in pinned past its own removal: take it out first.
-    if (device.trayOpen !== null && device.inserted) {
-      await qmp(client, view.dom, blockdevOpenTray(id, true));
-      await qmp(client, view.dom, blockdevRemoveMedium(id));
-    }
-    // QEMU says DEVICE_DELETED when the guest has let go and the device is finalized; that ends the wait at once.
-    // query-block stays the judge (the event is lost if the connection drops mid-wait).
-    const deleted = latch();
-    // A daemon whose access rules refuse event subscriptions still gets the detach, polled at the quick default pace.
-    const unsubscribe = await client
-      .onQemuMonitorEvent(view.dom, "DEVICE_DELETED", (e) => {
-        if ((e.details as { device?: string } | null)?.device === id) deleted.fire();
-      })
-      .catch(() => null);
-    const pace = unsubscribe ? { ...EVENT_WOKEN, wake: deleted.fired } : {};
-    let gone: boolean;
-    try {
-      // As in detachXml: a device_del lost with the connection is asked again once the client is back.
-      let askedOn = client.connectCount;
-      await qmp(client, view.dom, deviceDel(id)).catch((error) => {
-        if (!isConnectionError(error)) throw error;
-        askedOn = -1;
-      });
-      const check = async () => {
-        try {
-          if ((await findLiveBlock(client, view.dom, id))?.qdevId !== id) return true;
-          if (askedOn !== client.connectCount) {
-            askedOn = client.connectCount;
-            // "already in the process of unplug" and the like: the first request is under way.
-            await qmp(client, view.dom, deviceDel(id)).catch(() => undefined);
-          }
-          return false;
-        } catch (error) {
-          if (isConnectionError(error)) return false;
-          throw error;
-        }
-      };
-      gone = await pollUntil(check, { timeoutMs: timeoutSeconds * 1000, ...pace });
-    } finally {
-      unsubscribe?.();
-    }
-    if (!gone) {
-      throw new Error(`the guest did not release ${id} within ${timeoutSeconds} s; it stays attached and in the stack: retry the delete when the guest responds`);
-    }
-  }
-  // The device lets go of its node a moment after it leaves query-block (usb unplug completes asynchronously).
-  // A link lost meanwhile: once more on the new connection (a node already gone counts as released).
-  const release = () => releaseNode(client, view.dom, blockNodeNames(id).format, timeoutSeconds);
-  await release().catch((error) => (isConnectionError(error) ? release() : Promise.reject(error)));
-}
-
-/** Deletes one of our block nodes once nothing holds it; waits up to `timeoutSeconds` for a holder to let go. */
-async function releaseNode(client: LibvirtClient, dom: DomainRef, nodeName: string, timeoutSeconds: number): Promise<void> {
-  const released = await pollUntil(
-    () =>
-      qmp(client, dom, blockdevDel(nodeName)).then(
-        () => true,
-        (error) => {
-          const message = (error as Error).message;
-          if (/failed to find node/i.test(message)) return true; // nothing to release
-          return /in use/i.test(message) ? false : Promise.reject(error);
-        },
-      ),
-    { timeoutMs: timeoutSeconds * 1000 },
-  );
-  if (!released) throw new Error(`QEMU still holds block node ${nodeName}${timeoutSeconds ? ` after ${timeoutSeconds} s` : ""}: another device uses it`);
+  await detachOverQmp(libvirtMonitor(client, view.dom), await view.blocks(), id, timeoutSeconds);
 }
 
 // ---- the create and delete flows Disk and Cdrom share ---------------------------------------------------------

@@ -86,7 +86,7 @@ async function observe(view: DomainView, inputs: DiskInputs, alias: string): Pro
 async function attach(view: DomainView, inputs: DiskInputs, alias: string): Promise<void> {
   const client = await clientFor(inputs.uri);
   if (inputs.via === "qmp") {
-    await attachQmp(client, view, { ...qmpDevice(inputs, alias), file: inputs.source });
+    await attachQmp(client, view, qmpDevice(inputs, alias));
   } else {
     // A transient domain has no config to keep the disk in.
     const plan = xmlAttachPlan(view, alias, { live: attachesLive(inputs, KIND), persistent: inputs.persistent && (await view.persistent()), target: inputs.target });

@@ -2,8 +2,8 @@
 // QEMU monitor events) or the one of a QEMU run without libvirt (its own QMP socket). The device flows ask QEMU
 // the same things either way; only how the words travel differs.
 import type { DomainRef, LibvirtClient } from "../libvirt";
-import { uuidToString } from "../libvirt";
-import type { QmpClient } from "../qemu";
+import { isConnectionError, uuidToString } from "../libvirt";
+import { QemuSocketError, type QmpClient } from "../qemu";
 import { parseQmpReply, queryBlock, type QmpCommand } from "../vocab/qmp";
 import { parseQueryBlock, type BlockDeviceInfo } from "../vocab/query-block";
 
@@ -16,6 +16,10 @@ export interface QemuMonitor {
   command(command: QmpCommand): Promise<unknown>;
   /** Hears one kind of QEMU event (its `data`); null when the path refuses subscriptions (then callers poll). */
   onEvent(name: string, listener: (data: Record<string, unknown> | null) => void): Promise<(() => void) | null>;
+  /** Counts the connections made so far: a request sent on an earlier one may have died with it. */
+  generation(): number;
+  /** Whether an error is the connection going away (the request may or may not have been carried out). */
+  lost(error: unknown): boolean;
 }
 
 export function libvirtMonitor(client: LibvirtClient, dom: DomainRef): QemuMonitor {
@@ -25,6 +29,8 @@ export function libvirtMonitor(client: LibvirtClient, dom: DomainRef): QemuMonit
     command: async (command) => parseQmpReply(await client.qemuMonitorCommand(dom, JSON.stringify(command)), command),
     onEvent: (name, listener) =>
       client.onQemuMonitorEvent(dom, name, (e) => listener((e.details as Record<string, unknown> | null) ?? null)).catch(() => null),
+    generation: () => client.connectCount,
+    lost: isConnectionError,
   };
 }
 
@@ -34,6 +40,8 @@ export function directMonitor(qmp: QmpClient): QemuMonitor {
     label: `QEMU at ${qmp.address}`,
     command: async (command) => parseQmpReply(await qmp.execute(command), command),
     onEvent: async (name, listener) => qmp.onEvent(name, (e) => listener(e.data)),
+    generation: () => qmp.connectCount,
+    lost: (error) => error instanceof QemuSocketError,
   };
 }
 

@@ -99,9 +99,29 @@ export async function detachQmp(monitor: QemuMonitor, blocks: readonly BlockDevi
     const pace = unsubscribe ? { ...EVENT_WOKEN, wake: deleted.fired } : {};
     let gone: boolean;
     try {
-      await monitor.command(deviceDel(id));
-      // query-block stays the judge: the event is lost if the connection drops mid-wait.
-      gone = await pollUntil(async () => findBlockById(await monitorBlocks(monitor), id)?.qdevId !== id, { timeoutMs: timeoutSeconds * 1000, ...pace });
+      // A device_del whose answer was lost with the connection (libvirtd or the socket restarting) may or may not
+      // have been done: query-block, asked again once the link is back, says which; if it is still there, the
+      // request is sent again on the new connection (asking twice for one unplug is harmless).
+      let askedOn = monitor.generation();
+      await monitor.command(deviceDel(id)).catch((error) => {
+        if (!monitor.lost(error)) throw error;
+        askedOn = -1;
+      });
+      const check = async () => {
+        try {
+          // query-block stays the judge: the event is lost if the connection drops mid-wait.
+          if (findBlockById(await monitorBlocks(monitor), id)?.qdevId !== id) return true;
+          if (askedOn !== monitor.generation()) {
+            askedOn = monitor.generation();
+            await monitor.command(deviceDel(id)).catch(() => undefined);
+          }
+          return false;
+        } catch (error) {
+          if (monitor.lost(error)) return false; // away for now: keep waiting, up to the deadline
+          throw error;
+        }
+      };
+      gone = await pollUntil(check, { timeoutMs: timeoutSeconds * 1000, ...pace });
     } finally {
       unsubscribe?.();
     }
@@ -110,7 +130,9 @@ export async function detachQmp(monitor: QemuMonitor, blocks: readonly BlockDevi
     }
   }
   // The device lets go of its node a moment after it leaves query-block (usb unplug completes asynchronously).
-  await releaseNode(monitor, blockNodeNames(id).format, timeoutSeconds);
+  // A link lost meanwhile: once more on the new connection (a node already gone counts as released).
+  const release = () => releaseNode(monitor, blockNodeNames(id).format, timeoutSeconds);
+  await release().catch((error) => (monitor.lost(error) ? release() : Promise.reject(error)));
 }
 
 /** Deletes one of our block nodes once nothing holds it; waits up to `timeoutSeconds` for a holder to let go. */
