@@ -6,6 +6,7 @@
 //   (a) scsi disk attach + detach through libvirt XML   vs  virsh attach-device/detach-device + query-block checks
 //   (b) scsi disk attach + detach through QMP           vs  virsh qemu-monitor-command blockdev-add … blockdev-del
 //   (c) scsi cdrom media change                          vs  virsh change-media --update + query-block
+//   (d) scsi disk attach + detach on a QEMU without libvirt, over its own QMP socket, vs the fewest QMP calls
 // Env: BENCH_N (repetitions per side and operation, default 50), BENCH_ROUNDS (default 5).
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -18,6 +19,8 @@ import { parseDomainXml } from "../provider/src/vocab/domain-xml";
 import { blockdevAdd } from "../provider/src/vocab/qmp";
 import { blockNodeNames, deriveUserAlias, libvirtScsiBus } from "../provider/src/vocab/qmp-names";
 import { bareDomainXml, removeDomain } from "../test/support/host";
+import { startBareQemu } from "../test/support/bare-qemu";
+import { closeSharedQemuClients, QmpClient } from "../provider/src/qemu";
 import { create, remove, update } from "../test/support/provider";
 import { cleanUpOnAnyExit } from "./cleanup";
 import { clientMsPerOp, disableProfile, enableProfile, profileTable, resetProfile } from "./profile";
@@ -265,12 +268,77 @@ async function main(): Promise<void> {
       console.log(profileTable(PROFILE_OPS));
     }
     if (cdOuts.inserted !== isoA) await quiet(() => providerMedia(isoA));
+
+    await benchDirectSocket(img);
   } finally {
     disableProfile();
     await client.close().catch(() => undefined);
     await closeSharedClients().catch(() => undefined);
     removeDomain(name);
     fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * (d) A scsi disk attach+detach on a QEMU run without libvirt, over its own QMP socket: the provider (Disk with
+ * `qmp`) next to the floor, the same five QMP commands over one connection with nothing else. There is no virsh
+ * for a QEMU libvirt does not know, so the script side is absent.
+ */
+async function benchDirectSocket(img: string): Promise<void> {
+  // Two monitors: the provider holds the unix socket (a QMP socket serves one client at a time), the floor the tcp one.
+  const qemu = await startBareQemu({ tcpQmp: true });
+  const floorClient = new QmpClient(qemu.qmpTcp!);
+  try {
+    const inputs = { resourceName: "lvb-direct", owner: "urn:pulumi:bench::hotplug::pulumi-nodejs:dynamic/libvirt:Disk::lvb-direct", qmp: qemu.qmp, source: img, bus: "scsi", format: "raw", readonly: false };
+    const provider = async () => {
+      const d = await create("Disk", inputs);
+      await remove("Disk", d.id, d.outs);
+    };
+    const id = "lvb-fq";
+    const nodes = blockNodeNames(id);
+    const run = async (command: object) => {
+      const reply = await floorClient.execute(command as { execute: string });
+      if ("error" in reply) throw new Error(`QMP ${JSON.stringify(command)}: ${JSON.stringify(reply.error)}`);
+      return reply;
+    };
+    const floor = async () => {
+      await run(blockdevAdd({ blockId: id, filename: img, format: "raw", readOnly: false }));
+      await run({ execute: "device_add", arguments: { driver: "scsi-hd", id, drive: nodes.format, bus: "scsi0.0", "scsi-id": 0, lun: 100 } });
+      const deleted = new Promise<void>((resolve) => {
+        const stop = floorClient.onEvent("DEVICE_DELETED", (e) => {
+          if (e.data?.["device"] === id) {
+            stop();
+            resolve();
+          }
+        });
+      });
+      await run({ execute: "device_del", arguments: { id } });
+      await deleted;
+      await run({ execute: "blockdev-del", arguments: { "node-name": nodes.format } });
+    };
+    await quiet(provider);
+    await floor();
+    const samples = { provider: [] as number[], floor: [] as number[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? (["provider", "floor"] as const) : (["floor", "provider"] as const);
+      for (const which of order) samples[which].push(...(await quiet(() => timeEach(PER_ROUND, which === "provider" ? provider : floor))));
+    }
+    console.log("\n(d) the same scsi disk attach+detach on a QEMU run without libvirt, over its own QMP socket:");
+    console.log(
+      formatTable(
+        ["operation (one bare TCG QEMU, no libvirt)", "provider median", "floor: fewest QMP calls, one connection", "provider/floor"],
+        [[
+          "(d) scsi disk attach+detach, QMP socket",
+          `${median(samples.provider).toFixed(1)} ms (n=${samples.provider.length})`,
+          `${median(samples.floor).toFixed(1)} ms (n=${samples.floor.length})`,
+          `${(median(samples.provider) / median(samples.floor)).toFixed(2)}x`,
+        ]],
+      ),
+    );
+  } finally {
+    await floorClient.close();
+    await closeSharedQemuClients();
+    await qemu.stop();
   }
 }
 
