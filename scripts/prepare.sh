@@ -17,4 +17,6 @@ export GUEST_DIR
 if [ ! -f "$repo/node_modules/.package-lock.json" ] || [ "$repo/package-lock.json" -nt "$repo/node_modules/.package-lock.json" ]; then
   (cd "$repo" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# From a clean dist/: a test file deleted from the tree must not run from an old build.
+rm -rf "$repo/dist"
 (cd "$repo" && npx tsc -p tsconfig.json)

@@ -245,11 +245,16 @@ extendedKeyUsage=clientAuth"
   fi
   local conf
   conf=$(cat <<CONF
-# Written by scripts/setup-host.sh: TLS on loopback only, client certificates required; no plain TCP.
+# Written by scripts/setup-host.sh for its own sandbox daemon: TLS on loopback, client certificates required;
+# plain TCP on loopback too, without authentication, so qemu+tcp:// is tested against a real listener. Any local
+# process can then drive this daemon, as root can through its socket: that is why only a daemon this script started
+# on a machine opted in as a sandbox gets it.
 listen_tls = 1
-listen_tcp = 0
+listen_tcp = 1
 listen_addr = "127.0.0.1"
 tls_port = "$TLS_PORT"
+tcp_port = "16509"
+auth_tcp = "none"
 ca_file = "$TLS_DIR/server/cacert.pem"
 cert_file = "$TLS_DIR/server/servercert.pem"
 key_file = "$TLS_DIR/server/serverkey.pem"

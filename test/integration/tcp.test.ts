@@ -6,6 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { assertReadsWhatVirshReads, bareDomainXml, removeDomain, uniqueName, virsh } from "../support/host";
 import { resourceRoundTrip } from "../support/remote";
+import { skipMissing } from "../support/skip";
 
 const PORT = 16509;
 
@@ -27,11 +28,7 @@ describe("tcp transport (qemu+tcp) against libvirtd's loopback TCP listener", fu
 
   before(async function () {
     if (!(await listening(PORT))) {
-      console.log(
-        `      (skipped: libvirtd does not listen for TCP on 127.0.0.1:${PORT} — listen_tcp = 0 in ` +
-          `/var/lib/pulumi-libvirt-live/libvirtd.conf; scripts/setup-host.sh must add the loopback TCP listener)`,
-      );
-      this.skip();
+      skipMissing(this, `a libvirtd TCP listener on 127.0.0.1:${PORT} (scripts/setup-host.sh adds one to the daemon it starts)`);
     }
     fs.writeFileSync(path.join(dir, "dom.xml"), bareDomainXml(name));
     virsh("define", path.join(dir, "dom.xml"));

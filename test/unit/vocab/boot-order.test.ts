@@ -3,6 +3,7 @@ import { strict as assert } from "node:assert";
 import { bootByDeviceOrder, bootDevicesAreDefault } from "../../../provider/src/vocab/boot-order";
 import { parseDomainXml } from "../../../provider/src/vocab/domain-xml";
 import { fixtureText, virtXmlValidate } from "./helpers";
+import { skipMissing } from "../../support/skip";
 
 const seedUsbDisk = { device: "disk" as const, bus: "usb" as const, target: "sdb", source: "/srv/seed.raw", format: "raw" as const, readonly: true, bootOrder: 4, alias: "ua-disk-seed" };
 
@@ -36,7 +37,7 @@ describe("boot order: from <os><boot dev> to per-device orders", () => {
     const xml = bootByDeviceOrder(fixtureText("recorded-inactive-boot-hd.xml"), seedUsbDisk);
     assert.doesNotMatch(xml, /&#10;/, "no indentation written back as character references");
     const check = virtXmlValidate(xml, "domain");
-    if (!check.available) this.skip();
+    if (!check.available) skipMissing(this, "virt-xml-validate (libvirt-clients and libxml2-utils)");
     assert.ok(check.available && check.valid, check.available ? check.output : "");
   });
 

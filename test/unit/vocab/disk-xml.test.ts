@@ -2,6 +2,7 @@ import { strict as assert } from "node:assert";
 import { SpecError } from "../../../provider/src/vocab/errors";
 import { buildDiskXml, diskSpecFromParsed, parseDisks, type DiskSpec, type ParsedDisk } from "../../../provider/src/vocab/disk-xml";
 import { fixtureText, libxml2XPathString } from "./helpers";
+import { skipMissing } from "../../support/skip";
 
 function roundTrip(xml: string): { first: ParsedDisk; second: ParsedDisk; rebuilt: string } {
   const [first] = parseDisks(xml);
@@ -69,8 +70,7 @@ describe("vocab/disk-xml", () => {
     const xml = buildDiskXml({ device: "disk", bus: "virtio", target: "vdb", source });
     const read = libxml2XPathString(xml, "/disk/source/@file");
     if (read === null) {
-      console.warn("      skipped: xmllint not installed (apt-get install -y --no-install-recommends libxml2-utils)");
-      this.skip();
+      skipMissing(this, "xmllint (apt-get install -y --no-install-recommends libxml2-utils)");
     }
     assert.equal(read, source);
   });

@@ -11,6 +11,7 @@ import {
 } from "../../../provider/src/vocab/domain-xml";
 import { SpecError } from "../../../provider/src/vocab/errors";
 import { fixtureText, VALIDATOR_MISSING, virtXmlValidate } from "./helpers";
+import { skipMissing } from "../../support/skip";
 
 const minimal: DomainSpec = { name: "vm1", type: "qemu", memoryKiB: 65536, vcpus: 1 };
 
@@ -73,8 +74,7 @@ describe("vocab/domain-xml", () => {
       it(what, function () {
         const check = virtXmlValidate(buildDomainXml(spec), "domain");
         if (!check.available) {
-          console.warn(`      skipped: ${VALIDATOR_MISSING}`);
-          this.skip();
+          skipMissing(this, VALIDATOR_MISSING);
         }
         assert.ok(check.valid, check.output);
       });
