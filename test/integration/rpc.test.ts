@@ -191,7 +191,7 @@ describe("libvirt RPC client against the real daemon", function () {
 
   it("matches 200 calls in flight on one connection to their replies by serial", async () => {
     const states = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 ? client.domainState(dom) : client.libVersion())));
-    assert.equal(states.length, 200);
+    // A reply matched to the wrong serial would hand a version string to a state call or the other way round.
     for (let i = 0; i < 200; i++) {
       if (i % 2) assert.deepEqual(Object.keys(states[i] as object), ["state", "reason"]);
       else assert.match(states[i] as string, /^\d+\.\d+\.\d+$/);
