@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { bareDomainXml, domainType, makeImage, removeDomain, virsh } from "../support/host";
-import { TestStack } from "./support/stack";
+import { cleanupStacks, TestStack } from "./support/stack";
 
 const GUEST_DIR = process.env.GUEST_DIR ?? "";
 const j = JSON.stringify;
@@ -29,10 +29,7 @@ describe("e2e: ownership of devices and preview-time refusals", function () {
   const stacks: TestStack[] = [];
   after(async function () {
     this.timeout(400_000);
-    for (const s of stacks) {
-      const problems = await s.cleanup(process.env.LVT_E2E_KEEP === "1");
-      if (problems.length > 0) console.error(`e2e cleanup: ${problems.join("; ")}`);
-    }
+    await cleanupStacks(stacks);
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 

@@ -7,7 +7,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { domainType, makeImage, removeDomain, virsh } from "../support/host";
 import { startBareQemu, type BareQemu } from "../support/bare-qemu";
-import { TestStack } from "./support/stack";
+import { cleanupStacks, TestStack } from "./support/stack";
 
 const GUEST_DIR = process.env.GUEST_DIR ?? "";
 const j = JSON.stringify;
@@ -46,10 +46,7 @@ describe("e2e: QEMU without libvirt, and transient domains", function () {
   const stacks: TestStack[] = [];
   after(async function () {
     this.timeout(400_000);
-    for (const s of stacks) {
-      const problems = await s.cleanup(process.env.LVT_E2E_KEEP === "1");
-      if (problems.length > 0) console.error(`e2e cleanup: ${problems.join("; ")}`);
-    }
+    await cleanupStacks(stacks);
   });
 
   describe("a Disk, a Cdrom and a GuestExec on QEMU's own sockets", () => {

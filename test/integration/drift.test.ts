@@ -2,11 +2,8 @@
 // (still attached live, gone at the next boot), a Domain whose recorded pendingRestart went stale once `up` repaired
 // a device, and a ceiling (maxMemoryMiB, maxVcpus) declared equal to the one the domain has.
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { makeImage, removeDomain, uniqueName, virsh } from "../support/host";
-import { create, diff, read, remove, update } from "../support/provider";
+import { removeDomain, uniqueName, virsh } from "../support/host";
+import { create, diff, fileDomain, read, remove, update } from "../support/provider";
 
 type Props = Record<string, any>;
 
@@ -15,34 +12,12 @@ const inLive = (domain: string, alias: string) => virsh("dumpxml", domain).inclu
 
 describe("drift refresh used to miss", function () {
   this.timeout(120_000);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lvt-drift-"));
-  const vmName = uniqueName("drift");
-  const image = (name: string, mib = 8) => {
-    const file = path.join(tmp, name);
-    makeImage(file, mib);
-    return file;
-  };
-  let vm: { id: string; outs: Props };
-  let bootImage = "";
-  const vmInputs = (): Props => ({
-    name: vmName,
-    memoryMiB: 64,
-    vcpus: 1,
-    guestAgent: false,
-    shutdownTimeoutSeconds: 1,
-    disks: [{ source: bootImage, bus: "scsi" }],
-  });
+  const file = fileDomain("drift");
+  const vmName = file.name;
+  const image = file.image;
+  const vmInputs = file.inputs;
 
-  before(async () => {
-    bootImage = image("boot.img");
-    vm = await create("Domain", vmInputs());
-    assert.equal(vm.outs.state, "running");
-  });
-
-  after(async () => {
-    await remove("Domain", vm.id, vm.outs).catch(() => removeDomain(vmName));
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  before(() => assert.equal(file.vm.outs.state, "running"));
 
   it("a Disk removed from the persistent config only reads persistent: false; up puts the config entry back, the running disk untouched", async () => {
     const inputs = { resourceName: "cfg-gone", domain: vmName, source: image("cfg-gone.img"), bus: "scsi" };
@@ -100,15 +75,15 @@ describe("drift refresh used to miss", function () {
     virsh("qemu-monitor-command", vmName, JSON.stringify({ execute: "blockdev-open-tray", arguments: { id: cd.outs.alias, force: true } }));
     virsh("change-media", vmName, cd.outs.target, image("other.iso", 1), "--live");
     // up --refresh, as the engine runs it: refresh reads every resource, then the diffs; only the Cdrom changes.
-    const domainRefreshed = await read("Domain", vm.id, vm.outs);
+    const domainRefreshed = await read("Domain", file.vm.id, file.vm.outs);
     const cdRefreshed = await read("Cdrom", cd.id, cd.outs);
-    assert.deepEqual(await diff("Domain", vm.id, domainRefreshed.props, vmInputs()), { changes: false, replaces: [] });
+    assert.deepEqual(await diff("Domain", file.vm.id, domainRefreshed.props, vmInputs()), { changes: false, replaces: [] });
     assert.deepEqual(await diff("Cdrom", cd.id, cdRefreshed.props, inputs), { changes: true, replaces: [] });
     const outs = await update("Cdrom", cd.id, cdRefreshed.props, inputs);
     assert.equal(outs.inserted, media);
     // The state now holds domainRefreshed.props for the Domain (a same step); the next preview --refresh reads it
     // again and must find what the state holds.
-    const next = await read("Domain", vm.id, domainRefreshed.props);
+    const next = await read("Domain", file.vm.id, domainRefreshed.props);
     assert.equal(next.props.pendingRestart, domainRefreshed.props.pendingRestart, "the pendingRestart the refresh recorded went stale when up repaired the Cdrom");
     assert.equal(next.props.pendingRestart, false);
     await remove("Cdrom", cd.id, outs);

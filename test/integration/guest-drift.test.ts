@@ -10,6 +10,7 @@ import { validateInputs } from "../../provider/src/resources/validate";
 import { bootGuest, BootedGuest, destroyGuest, domainInputs, runInGuest } from "../support/guest";
 import { makeImage, removeDomain, uniqueName, virsh } from "../support/host";
 import { create, diff, read, remove, update } from "../support/provider";
+import { eventually } from "../support/wait";
 
 type Props = Record<string, any>;
 
@@ -21,14 +22,6 @@ function blockById(domain: string, id: string): any | undefined {
   return qmp(domain, "query-block").find((b: any) => b.qdev === id || String(b.qdev).startsWith(`/machine/peripheral/${id}/`));
 }
 
-/** Polls until `check` returns true (state reached asynchronously by the guest); never a fixed sleep. */
-async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 describe("drift and live changes a real guest makes visible", function () {
   this.timeout(180_000);

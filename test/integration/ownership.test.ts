@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { bareDomainXml, domainType, makeImage, removeDomain, uniqueName, virsh } from "../support/host";
 import { buildDomainXml } from "../../provider/src/vocab/domain-xml";
 import { create, diff, providers, read, remove, update } from "../support/provider";
+import { notesOf } from "../support/wait";
 
 type Props = Record<string, any>;
 const urn = (stack: string, name: string, kind = "Disk") => `urn:pulumi:${stack}::shop::pulumi-nodejs:dynamic/libvirt:${kind}::${name}`;
@@ -17,17 +18,6 @@ const aliasesIn = (xml: string) => [...xml.matchAll(/<alias name='([^']+)'\/>/g)
 const configAliases = (dom: string) => aliasesIn(virsh("dumpxml", "--inactive", dom));
 
 /** What the provider prints as preview notes, captured around `work`. */
-async function notesOf(work: () => Promise<unknown>): Promise<string> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...args: unknown[]) => lines.push(args.join(" "));
-  try {
-    await work();
-  } finally {
-    console.log = log;
-  }
-  return lines.join("\n");
-}
 
 const checkNote = (kind: "Disk" | "Cdrom", inputs: Props) => notesOf(() => providers[kind].check({}, inputs));
 

@@ -8,14 +8,9 @@ import { parseQueryBlock } from "../../provider/src/vocab/query-block";
 import { makeImage } from "../support/host";
 import { startBareQemu, type BareQemu } from "../support/bare-qemu";
 import * as path from "node:path";
+import { eventually } from "../support/wait";
 
-async function pollUntil(what: string, ok: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const pollUntil = (what: string, ok: () => Promise<boolean>, timeoutMs = 120_000) => eventually(what, ok, timeoutMs, 250);
 
 describe("QMP and guest-agent clients against a QEMU started without libvirt", function () {
   this.timeout(180_000);
@@ -123,6 +118,8 @@ describe("QMP and guest-agent clients against a QEMU started without libvirt", f
         });
         s.on("error", reject);
       });
+      // A new client (the next provider process) on the channel the other tool left dirty.
+      agent = new AgentClient(qemu.agent, { syncTimeoutMs: 2_000 });
       const reply = parseAgentReply(await agent.execute({ execute: "guest-ping" }, 10_000), "guest-ping");
       assert.deepEqual(reply, {}, "guest-ping's own empty reply, not the stale guest-info");
     });

@@ -7,21 +7,11 @@ import { parseQmpReply } from "../../provider/src/vocab/qmp";
 import { makeImage } from "../support/host";
 import { startBareQemu, type BareQemu } from "../support/bare-qemu";
 import { create, diff, providers, read, remove, update } from "../support/provider";
+import { notesOf } from "../support/wait";
 
 type Props = Record<string, any>;
 const urn = (name: string, kind = "Disk") => `urn:pulumi:direct::qemu::pulumi-nodejs:dynamic/libvirt:${kind}::${name}`;
 
-async function notesOf(work: () => Promise<unknown>): Promise<string> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...args: unknown[]) => lines.push(args.join(" "));
-  try {
-    await work();
-  } finally {
-    console.log = log;
-  }
-  return lines.join("\n");
-}
 
 describe("devices and guest exec on a QEMU run without libvirt", function () {
   this.timeout(180_000);

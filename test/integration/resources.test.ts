@@ -1,13 +1,9 @@
 // Volume, Domain, Disk and Cdrom through the dynamic-provider path against the real daemon and QEMU,
 // cross-checked with virsh (libvirt's XML) and query-block (what QEMU really has open).
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { makeImage, removeDomain, uniqueName, virsh } from "../support/host";
-import { create, diff, read, remove, update } from "../support/provider";
+import { uniqueName, virsh } from "../support/host";
+import { create, diff, fileDomain, read, remove, update } from "../support/provider";
 
-type Props = Record<string, any>;
 
 function queryBlock(domain: string): any[] {
   return JSON.parse(virsh("qemu-monitor-command", domain, JSON.stringify({ execute: "query-block" }))).return;
@@ -36,92 +32,67 @@ const aliasesIn = (xml: string) => [...xml.matchAll(/<alias name='([^']+)'\/>/g)
 
 describe("resources against the real daemon", function () {
   this.timeout(120_000);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lvt-res-"));
-  const vmName = uniqueName("res");
-  const image = (name: string, mib = 8) => {
-    const file = path.join(tmp, name);
-    makeImage(file, mib);
-    return file;
-  };
-  let vm: { id: string; outs: Props };
-  let bootImage = "";
-  const vmInputs = (): Props => ({
-    name: vmName,
-    memoryMiB: 64,
-    maxMemoryMiB: 128,
-    vcpus: 1,
-    maxVcpus: 2,
-    guestAgent: false,
-    shutdownTimeoutSeconds: 1,
-    // An inline disk with a boot order puts the domain in per-device boot mode, which the seeds' devices need.
-    disks: [{ source: bootImage, bus: "scsi" }],
-  });
+  // maxMemoryMiB/maxVcpus above the current values, so memory and vcpus can change live.
+  const file = fileDomain("res", { maxMemoryMiB: 128, maxVcpus: 2 });
+  const vmName = file.name;
+  const image = file.image;
+  const vmInputs = file.inputs;
 
-  before(async () => {
-    bootImage = image("boot.img");
-    vm = await create("Domain", vmInputs());
-  });
-
-  after(async () => {
-    if (vm) await remove("Domain", vm.id, vm.outs).catch(() => undefined);
-    removeDomain(vmName);
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
 
   describe("Domain", () => {
     it("defines and starts the domain and reports what libvirt says", () => {
-      assert.equal(vm.outs.state, "running");
-      assert.equal(vm.outs.uuid, virsh("domuuid", vmName).trim());
-      assert.equal(String(vm.outs.domainId), virsh("domid", vmName).trim());
-      assert.equal(vm.outs.pendingRestart, false);
+      assert.equal(file.vm.outs.state, "running");
+      assert.equal(file.vm.outs.uuid, virsh("domuuid", vmName).trim());
+      assert.equal(String(file.vm.outs.domainId), virsh("domid", vmName).trim());
+      assert.equal(file.vm.outs.pendingRestart, false);
       assert.match(virsh("dumpxml", vmName), /<boot order='1'\/>/);
     });
 
     it("an unchanged domain has no diff", async () => {
-      const refreshed = await read("Domain", vm.id, vm.outs);
-      assert.deepEqual(await diff("Domain", vm.id, refreshed.props, vmInputs()), { changes: false, replaces: [] });
+      const refreshed = await read("Domain", file.vm.id, file.vm.outs);
+      assert.deepEqual(await diff("Domain", file.vm.id, refreshed.props, vmInputs()), { changes: false, replaces: [] });
     });
 
     it("memory and vcpus within their maximums change live, with the same running QEMU", async () => {
       const inputs = { ...vmInputs(), memoryMiB: 96, vcpus: 2 };
-      assert.deepEqual((await diff("Domain", vm.id, vm.outs, inputs)).replaces, []);
-      const outs = await update("Domain", vm.id, vm.outs, inputs);
-      assert.equal(outs.domainId, vm.outs.domainId, "not restarted");
+      assert.deepEqual((await diff("Domain", file.vm.id, file.vm.outs, inputs)).replaces, []);
+      const outs = await update("Domain", file.vm.id, file.vm.outs, inputs);
+      assert.equal(outs.domainId, file.vm.outs.domainId, "not restarted");
       assert.equal(outs.vcpus, 2);
       assert.match(virsh("vcpucount", vmName, "--live", "--active"), /^2\s*$/m);
       assert.match(virsh("dumpxml", "--inactive", vmName), /<currentMemory unit='KiB'>98304<\/currentMemory>/);
       assert.equal(outs.pendingRestart, false);
-      vm.outs = outs;
+      file.vm.outs = outs;
     });
 
     it("memory beyond maxMemoryMiB with restart never goes to the config and reports pendingRestart", async () => {
       const inputs = { ...vmInputs(), memoryMiB: 160, maxMemoryMiB: 192, vcpus: 2 };
-      const outs = await update("Domain", vm.id, vm.outs, inputs);
-      assert.equal(outs.domainId, vm.outs.domainId, "still the same QEMU");
+      const outs = await update("Domain", file.vm.id, file.vm.outs, inputs);
+      assert.equal(outs.domainId, file.vm.outs.domainId, "still the same QEMU");
       assert.equal(outs.pendingRestart, true);
       assert.match(virsh("dumpxml", "--inactive", vmName), /<memory unit='KiB'>196608<\/memory>/);
-      vm.outs = outs;
+      file.vm.outs = outs;
     });
 
     it("with restart allow, the same kind of change restarts the domain and clears pendingRestart", async () => {
       const inputs = { ...vmInputs(), memoryMiB: 160, maxMemoryMiB: 224, vcpus: 2, restart: "allow" };
-      const outs = await update("Domain", vm.id, vm.outs, inputs);
-      assert.notEqual(outs.domainId, vm.outs.domainId, "restarted: new runtime id");
+      const outs = await update("Domain", file.vm.id, file.vm.outs, inputs);
+      assert.notEqual(outs.domainId, file.vm.outs.domainId, "restarted: new runtime id");
       assert.equal(outs.state, "running");
       assert.equal(outs.pendingRestart, false);
       assert.match(virsh("dumpxml", vmName), /<memory unit='KiB'>229376<\/memory>/);
-      vm.outs = outs;
+      file.vm.outs = outs;
     });
 
     it("a new name is a replace; a domain stopped behind Pulumi's back shows as drift", async () => {
-      assert.deepEqual((await diff("Domain", vm.id, vm.outs, { ...vmInputs(), name: `${vmName}-x` })).replaces, ["name"]);
+      assert.deepEqual((await diff("Domain", file.vm.id, file.vm.outs, { ...vmInputs(), name: `${vmName}-x` })).replaces, ["name"]);
       virsh("destroy", vmName);
-      const refreshed = await read("Domain", vm.id, vm.outs);
+      const refreshed = await read("Domain", file.vm.id, file.vm.outs);
       assert.equal(refreshed.props.running, false);
-      const d = await diff("Domain", vm.id, refreshed.props, { ...vmInputs(), memoryMiB: 160, maxMemoryMiB: 224, vcpus: 2, restart: "allow" });
+      const d = await diff("Domain", file.vm.id, refreshed.props, { ...vmInputs(), memoryMiB: 160, maxMemoryMiB: 224, vcpus: 2, restart: "allow" });
       assert.equal(d.changes, true);
-      vm.outs = await update("Domain", vm.id, refreshed.props, { ...vmInputs(), memoryMiB: 160, maxMemoryMiB: 224, vcpus: 2, restart: "allow" });
-      assert.equal(vm.outs.state, "running");
+      file.vm.outs = await update("Domain", file.vm.id, refreshed.props, { ...vmInputs(), memoryMiB: 160, maxMemoryMiB: 224, vcpus: 2, restart: "allow" });
+      assert.equal(file.vm.outs.state, "running");
     });
   });
 
@@ -215,9 +186,9 @@ describe("resources against the real daemon", function () {
       const disk = await create("Disk", { resourceName: "sata1", domain: vmName, source: image("sata.img"), bus: "sata" });
       assert.equal(disk.outs.live, null);
       assert.ok(aliasesIn(virsh("dumpxml", "--inactive", vmName)).includes(disk.outs.alias));
-      assert.equal((await read("Domain", vm.id, vm.outs)).props.pendingRestart, true);
+      assert.equal((await read("Domain", file.vm.id, file.vm.outs)).props.pendingRestart, true);
       await remove("Disk", disk.id, disk.outs);
-      assert.equal((await read("Domain", vm.id, vm.outs)).props.pendingRestart, false);
+      assert.equal((await read("Domain", file.vm.id, file.vm.outs)).props.pendingRestart, false);
     });
 
     it("changing a disk's source is a replace, its detach timeout only an update", async () => {

@@ -2,6 +2,8 @@
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as nodePath from "node:path";
 import { XMLBuilder } from "fast-xml-parser";
 import { ClientOptions, LibvirtClient } from "../../provider/src/libvirt";
 
@@ -67,6 +69,20 @@ export function removeDomain(name: string): void {
 
 export function makeImage(path: string, sizeMiB = 8, format: "raw" | "qcow2" = "raw"): void {
   execFileSync("qemu-img", ["create", "-q", "-f", format, path, `${sizeMiB}M`]);
+}
+
+/** A scratch folder for a test file's images: `image(name)` makes a raw image there and returns its path. */
+export function scratchImages(prefix: string): { dir: string; image(name: string, mib?: number): string; remove(): void } {
+  const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), `${prefix}-`));
+  return {
+    dir,
+    image(name, mib = 8) {
+      const file = nodePath.join(dir, name);
+      makeImage(file, mib);
+      return file;
+    },
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /** Connects over `uri` and checks the client reads the same domain XML as virsh does; closes the client. */

@@ -1,6 +1,7 @@
 // Drives resources the way the Pulumi engine does: through the dynamic providers the SDK's shim requires by
 // package name, with check (validation and defaults) before create, diff and update.
 import type * as Registry from "../../provider/src/resources/registry";
+import { removeDomain, scratchImages, uniqueName } from "./host";
 
 // By package name, exactly as the serialized shim resolves it in Pulumi's provider process.
 const { providers } = require("pulumi-libvirt-live/provider") as typeof Registry;
@@ -36,3 +37,29 @@ export async function remove(kind: Kind, id: string, props: Props): Promise<void
 }
 
 export { providers };
+
+/**
+ * A running no-OS domain for one test file, made through the Domain resource with an inline scsi boot disk (so it
+ * boots by per-device order, as the seeds' devices need), and removed after the file; images go in its scratch dir.
+ */
+export function fileDomain(prefix: string, extra: Props = {}) {
+  const scratch = scratchImages(`lvt-${prefix}`);
+  const name = uniqueName(prefix);
+  let boot = "";
+  const fixture = {
+    name,
+    image: scratch.image,
+    vm: undefined as unknown as { id: string; outs: Props },
+    inputs: (): Props => ({ name, memoryMiB: 64, vcpus: 1, guestAgent: false, shutdownTimeoutSeconds: 1, disks: [{ source: boot, bus: "scsi" }], ...extra }),
+  };
+  before(async () => {
+    boot = scratch.image("boot.img");
+    fixture.vm = await create("Domain", fixture.inputs());
+  });
+  after(async () => {
+    if (fixture.vm) await remove("Domain", fixture.vm.id, fixture.vm.outs).catch(() => undefined);
+    removeDomain(name);
+    scratch.remove();
+  });
+  return fixture;
+}

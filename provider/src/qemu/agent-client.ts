@@ -3,7 +3,7 @@
 // libvirt. The agent answers one command at a time and does not tag replies, so every new connection starts with
 // guest-sync-delimited: a reply left in the channel by an earlier client is never taken for ours.
 import { randomInt } from "node:crypto";
-import { dialJsonPeer, JsonPeer, QemuSocketError, withDeadline } from "./json-peer";
+import { dialJsonPeer, JsonPeer, QemuSocketError, SessionHolder, withDeadline } from "./json-peer";
 
 export interface AgentClientOptions {
   /** How long the agent may take to answer the sync (a guest still booting may not answer at all). */
@@ -16,14 +16,13 @@ interface Session {
   next(): Promise<Record<string, unknown>>;
 }
 
-export class AgentClient {
-  private session: Promise<Session> | null = null;
+export class AgentClient extends SessionHolder<Session> {
   private queue: Promise<unknown> = Promise.resolve();
-  private generation = 0;
   private readonly syncTimeoutMs: number;
   private readonly dialTimeoutMs: number;
 
-  constructor(readonly address: string, options: AgentClientOptions = {}) {
+  constructor(address: string, options: AgentClientOptions = {}) {
+    super(address, "guest agent");
     this.syncTimeoutMs = options.syncTimeoutMs ?? 5_000;
     this.dialTimeoutMs = options.dialTimeoutMs ?? 10_000;
   }
@@ -47,25 +46,7 @@ export class AgentClient {
     return run;
   }
 
-  async close(): Promise<void> {
-    const session = await this.session?.catch(() => null);
-    session?.peer.close();
-    this.session = null;
-  }
-
-  private connected(): Promise<Session> {
-    if (!this.session) {
-      const opening = this.open();
-      this.session = opening;
-      opening.catch(() => {
-        if (this.session === opening) this.session = null;
-      });
-    }
-    return this.session;
-  }
-
-  private async open(): Promise<Session> {
-    const generation = ++this.generation;
+  protected async open(onEnd: () => void): Promise<Session> {
     const inbox: Record<string, unknown>[] = [];
     let waiter: { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void } | null = null;
     let ended: Error | null = null;
@@ -90,7 +71,7 @@ export class AgentClient {
         ended = error;
         waiter?.reject(error);
         waiter = null;
-        if (this.generation === generation) this.session = null;
+        onEnd();
       },
     });
     try {

@@ -78,3 +78,46 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () =
     );
   });
 }
+
+/**
+ * One session at a time over a QEMU socket: opened on first use and again after it ended; a failed open is not
+ * kept, so the next call tries again (QEMU may be starting, or another client let go of the socket).
+ */
+export abstract class SessionHolder<S extends { peer: JsonPeer }> {
+  protected session: Promise<S> | null = null;
+  private opened = 0;
+  private closedByUs = false;
+
+  constructor(readonly address: string, private readonly what: string) {}
+
+  /** How many connections were made so far (a request sent on an earlier one may have died with it). */
+  get connectCount(): number {
+    return this.opened;
+  }
+
+  async close(): Promise<void> {
+    this.closedByUs = true;
+    const session = await this.session?.catch(() => null);
+    session?.peer.close();
+    this.session = null;
+  }
+
+  /** Opens a session; `ended` is to be called when that session's connection ends. */
+  protected abstract open(ended: () => void): Promise<S>;
+
+  protected connected(): Promise<S> {
+    if (this.closedByUs) return Promise.reject(new QemuSocketError(`the ${this.what} client for ${this.address} is closed`));
+    if (!this.session) {
+      const generation = ++this.opened;
+      const opening = this.open(() => {
+        // The end of an old connection never forgets a newer one.
+        if (this.opened === generation) this.session = null;
+      });
+      this.session = opening;
+      opening.catch(() => {
+        if (this.session === opening) this.session = null;
+      });
+    }
+    return this.session;
+  }
+}

@@ -2,7 +2,7 @@
 // replies matched by id, events to listeners, a deadline on every call, and a new connection after a lost one.
 // A QMP server socket serves one client at a time: while this process holds it, another tool connecting to the
 // same socket waits (QEMU accepts it only after we close).
-import { dialJsonPeer, JsonPeer, QemuSocketError, withDeadline } from "./json-peer";
+import { dialJsonPeer, JsonPeer, QemuSocketError, SessionHolder, withDeadline } from "./json-peer";
 
 export interface QmpEvent {
   event: string;
@@ -19,22 +19,14 @@ interface Session {
   pending: Map<string, { resolve: (reply: Record<string, unknown>) => void; reject: (error: Error) => void }>;
 }
 
-export class QmpClient {
-  private session: Promise<Session> | null = null;
-  /** Counts connections, so the end of an old one never forgets a newer one. */
-  private generation = 0;
-
-  /** How many connections were made so far (a request sent on an earlier one may have died with it). */
-  get connectCount(): number {
-    return this.generation;
-  }
+export class QmpClient extends SessionHolder<Session> {
   private nextId = 1;
-  private closed = false;
   private readonly listeners = new Map<string, Set<(event: QmpEvent) => void>>();
   private readonly callTimeoutMs: number;
   private readonly dialTimeoutMs: number;
 
-  constructor(readonly address: string, options: QmpClientOptions = {}) {
+  constructor(address: string, options: QmpClientOptions = {}) {
+    super(address, "QMP");
     this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
     this.dialTimeoutMs = options.dialTimeoutMs ?? 10_000;
   }
@@ -62,27 +54,7 @@ export class QmpClient {
     return () => set.delete(listener);
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    const session = await this.session?.catch(() => null);
-    session?.peer.close();
-    this.session = null;
-  }
-
-  private connected(): Promise<Session> {
-    if (this.closed) return Promise.reject(new QemuSocketError(`the QMP client for ${this.address} is closed`));
-    if (!this.session) {
-      const opening = this.open();
-      this.session = opening;
-      // A failed dial is not kept: the next call tries again (QEMU may be starting, or another client let go).
-      opening.catch(() => {
-        if (this.session === opening) this.session = null;
-      });
-    }
-    return this.session;
-  }
-
-  private async open(): Promise<Session> {
+  protected async open(ended: () => void): Promise<Session> {
     let greeted: (() => void) | undefined;
     let failed: ((error: Error) => void) | undefined;
     const greeting = new Promise<void>((resolve, reject) => {
@@ -90,7 +62,6 @@ export class QmpClient {
       failed = reject;
     });
     const pending: Session["pending"] = new Map();
-    const generation = ++this.generation;
     const peer = await dialJsonPeer(this.address, "QMP socket", this.dialTimeoutMs, {
       message: (message) => {
         if ("QMP" in message) greeted?.();
@@ -105,7 +76,7 @@ export class QmpClient {
         failed?.(error);
         for (const waiter of pending.values()) waiter.reject(error);
         pending.clear();
-        if (this.generation === generation) this.session = null;
+        ended();
       },
     });
     const session: Session = { peer, pending };

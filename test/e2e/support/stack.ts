@@ -244,3 +244,11 @@ export class TestStack {
     return problems;
   }
 }
+
+/** The after-hook of a file with several stacks: destroys each (kept with LVT_E2E_KEEP=1) and reports leftovers. */
+export async function cleanupStacks(stacks: readonly TestStack[]): Promise<void> {
+  for (const s of stacks) {
+    const problems = await s.cleanup(process.env.LVT_E2E_KEEP === "1");
+    if (problems.length > 0) console.error(`e2e cleanup: ${problems.join("; ")}`);
+  }
+}
