@@ -199,6 +199,10 @@ describe("ownership of devices and preview-time refusals, against the real daemo
       assert.equal(attached.outs.live.file, first.source);
       await assert.rejects(create("Disk", second), /has 0 free PCIe slots/);
       assert.ok(!filesOpen(name).includes(second.source), "nothing was attached");
+      // A bus the machine type lacks: q35 has no IDE controller.
+      const ide = { resourceName: "ide", owner: urn("prod", "ide", "Cdrom"), domain: name, bus: "ide", media: image("ide.iso", 1) };
+      assert.match(await checkNote("Cdrom", ide), /up would refuse bus: q35 machines have no IDE controller .*use bus "sata" or "scsi"/);
+      await assert.rejects(create("Cdrom", ide), /q35 machines have no IDE controller/);
       // No OS answers the PCI unplug of the first one: the domain goes as a whole (after()).
     });
   });
