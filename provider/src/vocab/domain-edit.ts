@@ -333,6 +333,9 @@ function editBoot(os: Node, devices: Node, boot: DomainBoot | null): void {
     return;
   }
   const ordered = bootOrdersOf(devices);
+  // ["hd"] is what libvirt writes by itself; a Disk or Cdrom with a boot order turned it into the equivalent
+  // per-device orders (boot-order.ts), which stay.
+  if (ordered.length > 0 && boot.devices.length === 1 && boot.devices[0] === "hd") return;
   if (ordered.length > 0) {
     const which = ordered.map((b) => b.alias ?? b.target ?? b.device).join(", ");
     throw new SpecError("boot.devices", `libvirt refuses <os><boot dev> while devices carry a boot order (${which}); drop their bootOrder or boot.devices`);

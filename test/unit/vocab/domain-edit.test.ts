@@ -153,6 +153,11 @@ describe("vocab/domain-edit", function () {
       () => editDomainXml(PC, { ...pcEdit, boot: { devices: ["cdrom", "hd"] } }),
       (e: unknown) => e instanceof SpecError && /boot\.devices/.test(e.message) && /ua-disk-data/.test(e.message),
     );
+    // boot.devices ["hd"] is libvirt's own default, which a device's boot order turned into per-device orders:
+    // a redefine keeps those orders instead of refusing.
+    const hdOnly = parseDomainXml(editDomainXml(PC, { ...pcEdit, boot: { devices: ["hd"] } }));
+    assert.deepEqual(hdOnly.os.bootDevices, []);
+    assert.equal(hdOnly.disks.find((d) => d.alias === "ua-disk-data")?.bootOrder, 2);
     const noOrders = PC.replace("<boot order='2'/>", "");
     const byDevices = parseDomainXml(editDomainXml(noOrders, { ...pcEdit, boot: { devices: ["cdrom", "hd"] } }));
     assert.deepEqual(byDevices.os.bootDevices, ["cdrom", "hd"]);
