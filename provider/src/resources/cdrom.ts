@@ -146,9 +146,11 @@ async function changeMediaXml(client: LibvirtClient, view: DomainView, olds: Cdr
  * The guest opened the tray (its own eject, or the drive's button) and QEMU still holds the medium asked for:
  * closing the tray gives it back. Otherwise, after a media change that left the tray open, the same.
  */
-async function closeTray(client: LibvirtClient, view: DomainView, alias: string): Promise<void> {
+async function closeTray(client: LibvirtClient, view: DomainView, alias: string): Promise<boolean> {
   const block = findBlockById(await view.blocks(), alias);
-  if (block?.trayOpen === true) await qmp(client, view.dom, blockdevCloseTray(alias));
+  if (block?.trayOpen !== true) return false;
+  await qmp(client, view.dom, blockdevCloseTray(alias));
+  return true;
 }
 
 /** QEMU has the medium with the tray shut, as the guest must see it; otherwise an error saying what it has. */
@@ -187,20 +189,30 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
       if (!dom) throw new Error(`domain "${news.domain}" not found`);
       forgetSharedViews();
       const outs = await withDomainLock(uuidToString(dom.uuid), async () => {
-        const view = await freshView(client, dom);
+        // One view before (with QEMU's block devices, which the outputs need anyway), refreshed only after a change:
+        // the XMLs when libvirt changed them, QEMU's block devices when anything changed.
+        const view = await freshView(client, dom, { blocks: true });
         if (!olds.owner && news.owner) await recordOwner(client, view, olds.alias, news.owner, media);
-        if (missingFromConfig(olds)) await setPersistent(client, view, olds.alias, true);
+        let xmlChanged = missingFromConfig(olds) && (await setPersistent(client, view, olds.alias, true));
+        let qemuChanged = false;
         const changing = olds.inserted !== media || olds.media !== media;
+        let after = view;
         if (changing) {
           const trayOnly = view.running && media !== null && findBlockById(await view.blocks(), olds.alias)?.inserted?.file === media;
-          if (trayOnly) await closeTray(client, view, olds.alias);
+          if (trayOnly) qemuChanged = await closeTray(client, view, olds.alias);
           else if (news.via === "qmp") await changeMediaQmp(libvirtMonitor(client, view.dom), olds.alias, media);
           else await changeMediaXml(client, view, olds, media);
+          xmlChanged ||= !trayOnly && news.via !== "qmp";
+          qemuChanged ||= !trayOnly;
           // A change of medium on an open tray (the guest ejected it) must leave it shut, as the program asks.
-          if (view.running && media !== null && !trayOnly) await closeTray(client, await freshView(client, dom), olds.alias);
+          if (view.running && media !== null && !trayOnly) {
+            after = await view.refresh({ xml: xmlChanged });
+            if (await closeTray(client, after, olds.alias)) after = await after.refresh({ xml: false });
+            xmlChanged = qemuChanged = false;
+          }
         }
         // One read-back: after a change QEMU must show the new medium, tray shut; it also gives the outputs.
-        const after = await freshView(client, dom);
+        if (xmlChanged || qemuChanged) after = await after.refresh({ xml: xmlChanged });
         if (changing && after.running) {
           await verifyLive(after, olds.alias, { file: media, readonly: true });
           await verifyTray(after, olds.alias, media);

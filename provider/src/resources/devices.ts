@@ -11,10 +11,10 @@ import { BlockDeviceInfo } from "../vocab/query-block";
 import { attachesLive, changedInputs, classifyAttach, classifyField } from "./classify";
 import { clientFor, DiffResult, isUnknown, note, planDiff, ResourceError } from "./handler";
 import { addClaim, dropClaim, readClaims } from "./claims";
-import { otherClaims, type DeviceClaim } from "../vocab/device-claims";
+import { otherClaims, withClaim, withoutClaim, type DeviceClaim } from "../vocab/device-claims";
 import { inputFields } from "./validate";
 import { withDomainLock } from "./locks";
-import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForRead, freshView } from "./domain-view";
+import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForRead, freshView, type ViewOptions } from "./domain-view";
 import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
 import { convertsBootOrder, createRefusals, heldMedium, notOurs, planSlot, PlannedDevice } from "./device-checks";
 import type { DeviceIdentity } from "./device-names";
@@ -130,7 +130,11 @@ export async function attachXml(client: LibvirtClient, view: DomainView, spec: D
  * Detaches by alias. The reply to a live detach only means the unplug was requested: completion is the
  * device-removed event (or the device gone from live XML), so we wait for that, up to `timeoutSeconds`.
  */
-export async function detachXml(client: LibvirtClient, view: DomainView, alias: string, timeoutSeconds: number): Promise<void> {
+export async function detachXml(client: LibvirtClient, view: DomainView, alias: string, timeoutSeconds: number, onAsked?: () => void): Promise<void> {
+  // Whether the config still has to lose the device: no, once one call took it out of both copies.
+  let configLeft = diskByAlias(view.config, alias) !== undefined;
+  // The config's part of a call whose answer was lost may or may not have been done: read it again before asking.
+  let configUnsure = false;
   if (view.running && diskByAlias(view.live, alias)) {
     let failed = false;
     let removed = false;
@@ -146,15 +150,33 @@ export async function detachXml(client: LibvirtClient, view: DomainView, alias: 
     try {
       // A detach whose answer was lost with the connection (libvirtd restarting) may or may not have been
       // done: the live XML, read again once the client is back, says which.
+      // One call for both copies when the config has the device too (libvirt takes it out of the config once the
+      // unplug is under way, as `virsh detach-device --live --config` does).
       let askedOn = client.connectCount;
-      await client.detachDeviceAlias(view.dom, alias, Affect.Live).catch((error) => {
-        if (!isConnectionError(error)) throw error;
-        askedOn = -1;
-      });
+      const both = configLeft;
+      await client.detachDeviceAlias(view.dom, alias, Affect.Live | (both ? Affect.Config : 0)).then(
+        () => {
+          if (both) configLeft = false;
+        },
+        (error) => {
+          if (!isConnectionError(error)) throw error;
+          askedOn = -1;
+          configUnsure = both;
+        },
+      );
+      // While QEMU unplugs, the domain's job is free: the caller's own bookkeeping goes now, not after the wait.
+      onAsked?.();
       // The event ends the wait; the live XML is the fallback for an event lost to a reconnect.
       const stillThere = async () => diskByAlias(parseDomainXml(await client.domainXml(view.dom)), alias) !== undefined;
+      let first = true;
       const check = async () => {
         if (removed || failed) return true;
+        // Right after a request this connection carried, the event ends the wait: no XML read while QEMU unplugs.
+        if (first && askedOn === client.connectCount) {
+          first = false;
+          return false;
+        }
+        first = false;
         try {
           if (!(await stillThere())) return true;
           // Still there on a connection other than the one that asked: the request may have died with the
@@ -169,7 +191,9 @@ export async function detachXml(client: LibvirtClient, view: DomainView, alias: 
           throw error;
         }
       };
-      const done = await pollUntil(check, { timeoutMs: timeoutSeconds * 1000, ...EVENT_WOKEN, wake: heard.fired });
+      // The event ends the wait; the poll behind it only stands in for an event lost to a reconnect, so its first
+      // look comes after QEMU's usual unplug time (~50–80 ms here), not during it.
+      const done = await pollUntil(check, { timeoutMs: timeoutSeconds * 1000, ...EVENT_WOKEN, firstIntervalMs: 200, wake: heard.fired });
       if (failed) throw new Error(`the guest refused to release ${alias} (device-removal-failed)`);
       if (!done) {
         throw new Error(
@@ -181,12 +205,12 @@ export async function detachXml(client: LibvirtClient, view: DomainView, alias: 
       unsubscribe();
     }
   }
-  if (diskByAlias(view.config, alias)) await detachConfigSurvivingReconnect(client, view, alias, timeoutSeconds);
+  if (configLeft) await detachConfigSurvivingReconnect(client, view, alias, timeoutSeconds, configUnsure);
 }
 
 /** Removes the device from the persistent config, reading the config again when the link failed mid-call. */
-async function detachConfigSurvivingReconnect(client: LibvirtClient, view: DomainView, alias: string, timeoutSeconds: number): Promise<void> {
-  let lastError: unknown;
+async function detachConfigSurvivingReconnect(client: LibvirtClient, view: DomainView, alias: string, timeoutSeconds: number, unsure = false): Promise<void> {
+  let lastError: unknown = unsure ? new Error("the connection was lost while the config was being changed") : undefined;
   const done = await pollUntil(
     async () => {
       try {
@@ -258,8 +282,8 @@ export async function attachQmp(client: LibvirtClient, view: DomainView, device:
 }
 
 /** device_del, wait until QEMU says the device is gone, then drop its block nodes. */
-export async function detachQmp(client: LibvirtClient, view: DomainView, id: string, timeoutSeconds: number): Promise<void> {
-  await detachOverQmp(libvirtMonitor(client, view.dom), await view.blocks(), id, timeoutSeconds);
+export async function detachQmp(client: LibvirtClient, view: DomainView, id: string, timeoutSeconds: number, onAsked?: () => void): Promise<void> {
+  await detachOverQmp(libvirtMonitor(client, view.dom), await view.blocks(), id, timeoutSeconds, onAsked);
 }
 
 // ---- the create and delete flows Disk and Cdrom share ---------------------------------------------------------
@@ -287,20 +311,44 @@ export async function createDevice<O>(
     /** Returns whether this call added the device (false: it adopted one already there). */
     attach: (view: DomainView) => Promise<boolean>;
     verify: (after: DomainView, attachedNow: boolean) => Promise<void>;
-    /** Records the device as the resource's, once it is verified. */
-    record: (after: DomainView) => Promise<void>;
+    /** Records the device as the resource's (written while the view is read again; kept once it is verified). */
+    record: (view: DomainView) => Promise<void>;
+    /** Takes back what `record` wrote, when the attach could not be verified. */
+    unrecord: (view: DomainView) => Promise<void>;
     observe: (after: DomainView) => Promise<O | null>;
   },
+  reads: {
+    /** What the attach will ask besides the XML, asked alongside it. */
+    before: ViewOptions;
+    /** The attach goes through libvirt's XML (so the XMLs are read again after it); false: over QMP (only QEMU changes). */
+    xml: boolean;
+  },
 ): Promise<{ uuid: string; outs: O }> {
+  // One lookup; the view under the lock is read from the ref, and refreshed (not looked up again) after the change.
   const dom = await lookupOrNull(client, domainRef);
   if (!dom) throw new Error(`domain "${domainRef}" not found`);
   const uuid = uuidToString(dom.uuid);
   forgetSharedViews();
   return withDomainLock(uuid, async () => {
-    const attachedNow = await steps.attach(await freshView(client, dom));
-    const after = await freshView(client, dom);
-    await steps.verify(after, attachedNow);
-    await steps.record(after);
+    const before = await freshView(client, dom, reads.before);
+    const attachedNow = await steps.attach(before);
+    // The claim's write and the read-back go out together: reading the XML needs no domain job, so the two overlap.
+    const reading = before.refresh({ xml: reads.xml });
+    const recording = steps.record(before);
+    recording.catch(() => undefined);
+    reading.catch(() => undefined);
+    const after = await reading.catch(async (error) => {
+      await recording.catch(() => undefined);
+      throw error;
+    });
+    try {
+      await steps.verify(after, attachedNow);
+    } catch (error) {
+      // Not verified: the claim goes too (the attach itself verify has undone), so the domain is as it was.
+      if (await recording.then(() => true, () => false)) await steps.unrecord(before).catch(() => undefined);
+      throw error;
+    }
+    await recording;
     const outs = await steps.observe(after);
     if (!outs) throw new Error("the device is not on the domain after the attach");
     return { uuid, outs };
@@ -314,20 +362,38 @@ export async function deleteDevice(client: LibvirtClient, record: DeviceRecord):
   const uuid = uuidToString(dom.uuid);
   forgetSharedViews();
   await withDomainLock(uuid, async () => {
-    const fresh = await freshView(client, dom);
-    const claims = await readClaims(client, fresh);
+    // One view: the XMLs (with the claims), and alongside them what the detach and the claim's removal will ask.
+    const fresh = await freshView(client, dom, { blocks: record.via === "qmp", persistent: record.owner !== undefined });
+    const claims = readClaims(fresh);
+    // Our claim goes while QEMU unplugs (the request answered, the domain's job free), so the wait hides its
+    // write; a detach that fails puts it back, so the device stays attached and claimed as before.
+    let dropping: Promise<void> | undefined;
+    const drop = () => {
+      if (record.owner && !dropping) dropping = dropClaim(client, fresh, claims, record.alias, record.owner);
+      dropping?.catch(() => undefined);
+    };
     // Another resource (another stack) claims this device too: it stays attached; only our claim goes.
     const others = otherClaims(claims, record.alias, record.owner);
-    if (others.length === 0) {
-      if (record.via === "qmp") {
-        if (fresh.running) await detachQmp(client, fresh, record.alias, record.detachTimeoutSeconds);
+    try {
+      if (others.length === 0) {
+        if (record.via === "qmp") {
+          if (fresh.running) await detachQmp(client, fresh, record.alias, record.detachTimeoutSeconds, drop);
+        } else {
+          await detachXml(client, fresh, record.alias, record.detachTimeoutSeconds, drop);
+        }
       } else {
-        await detachXml(client, fresh, record.alias, record.detachTimeoutSeconds);
+        note(`${record.domain}: device ${record.alias} stays attached: it is also claimed by ${others.map((c) => c.owner).join(", ")}`);
       }
-    } else {
-      note(`${record.domain}: device ${record.alias} stays attached: it is also claimed by ${others.map((c) => c.owner).join(", ")}`);
+    } catch (error) {
+      const ours = claims.find((c) => c.device === record.alias && c.owner === record.owner);
+      if (dropping && ours) {
+        await dropping.catch(() => undefined);
+        await addClaim(client, fresh, withoutClaim(claims, record.alias, ours.owner), ours).catch(() => undefined);
+      }
+      throw error;
     }
-    if (record.owner) await dropClaim(client, fresh, claims, record.alias, record.owner);
+    drop();
+    await dropping;
   });
 }
 
@@ -336,7 +402,7 @@ export async function deleteDevice(client: LibvirtClient, record: DeviceRecord):
  * delete by another stack that also holds it leaves it attached. Called under the domain's lock.
  */
 export async function recordOwner(client: LibvirtClient, view: DomainView, alias: string, owner: string, source: string | null): Promise<void> {
-  await addClaim(client, view, await readClaims(client, view), { device: alias, owner, source });
+  await addClaim(client, view, readClaims(view), { device: alias, owner, source });
 }
 
 /** Removes a device whose attach could not be verified, so a failed create leaves the domain as it was. */
@@ -403,8 +469,9 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
             // Everything libvirt or QEMU would refuse, before anything is touched.
             const refusals = createRefusals(device.kind, view, inputs, alias);
             if (refusals.length > 0) throw new Error(refusals.map((r) => `${r.field}: ${r.message}`).join("; "));
-            const held = heldMedium(view, view.running ? await view.blocks() : [], alias, inputs.via);
-            claims = await readClaims(client, view);
+            // Only a QMP device is found in QEMU's block devices; libvirt's are in the XML already read.
+            const held = heldMedium(view, view.running && inputs.via === "qmp" ? await view.blocks() : [], alias, inputs.via);
+            claims = readClaims(view);
             if (held) {
               const holders = otherClaims(claims, alias, inputs.owner);
               if (holders.length > 0) {
@@ -416,8 +483,15 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
             await device.attach(view, inputs, alias);
             return held === undefined;
           },
-          record: async (after) => {
-            if (inputs.owner) await addClaim(client, after, claims, { device: alias, owner: inputs.owner, source: device.expected(inputs).file });
+          record: async (view) => {
+            if (inputs.owner) await addClaim(client, view, claims, { device: alias, owner: inputs.owner, source: device.expected(inputs).file });
+          },
+          unrecord: async (view) => {
+            if (!inputs.owner) return;
+            const recorded = withClaim(claims, { device: alias, owner: inputs.owner, source: device.expected(inputs).file });
+            const earlier = claims.find((c) => c.device === alias && c.owner === inputs.owner);
+            if (earlier) await addClaim(client, view, recorded, earlier);
+            else await dropClaim(client, view, recorded, alias, inputs.owner);
           },
           // QEMU must really have what was asked; otherwise undo what this call attached (never a device it found),
           // so a failed create leaves the domain as it was.
@@ -431,6 +505,10 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
             }
           },
           observe: (after) => device.observe(after, inputs, alias),
+        }, {
+          // QMP: QEMU's block devices (what is held, where to add); libvirt: whether there is a config to keep it in.
+          before: { blocks: inputs.via === "qmp", persistent: inputs.via === "libvirt" || inputs.owner !== undefined },
+          xml: inputs.via === "libvirt",
         });
         return { id: `${uuid}/${alias}`, outs };
       } catch (error) {

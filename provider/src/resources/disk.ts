@@ -138,7 +138,7 @@ export const disk: ResourceHandlers<DiskInputs, DiskOutputs> = {
       const outs = await withDomainLock(uuidToString(dom.uuid), async () => {
         const view = await freshView(client, dom);
         if (!olds.owner && news.owner) await recordOwner(client, view, olds.alias, news.owner, olds.source);
-        if (news.via === "libvirt" && (await setPersistent(client, view, olds.alias, news.persistent))) return observe(await freshView(client, dom), { ...news, target: olds.target }, olds.alias);
+        if (news.via === "libvirt" && (await setPersistent(client, view, olds.alias, news.persistent))) return observe(await view.refresh({ xml: true }), { ...news, target: olds.target }, olds.alias);
         return observe(view, { ...news, target: olds.target }, olds.alias);
       });
       return { outs: outs ?? { ...olds, ...news, target: olds.target } };

@@ -4,6 +4,7 @@ import { DomainRef, isNotFound, LibvirtClient, uuidToString } from "../libvirt";
 import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
 import { BlockDeviceInfo } from "../vocab/query-block";
 import { stateName } from "./domain-state";
+import { claimsInDomainXml, type DeviceClaim } from "../vocab/device-claims";
 import { blockDevices } from "./qemu";
 
 export interface DomainView {
@@ -12,38 +13,91 @@ export interface DomainView {
   running: boolean;
   live: ParsedDomain | null;
   config: ParsedDomain;
+  /** The device claims in the domain's <metadata>, from the XML already read: the running copy while it runs, else the config. */
+  claims: DeviceClaim[];
   /** QEMU's block devices (query-block), asked once per view and only when needed. */
   blocks(): Promise<BlockDeviceInfo[]>;
   /** Autostart flag and state name, asked once per view and only when needed. */
   lifecycle(): Promise<{ autostart: boolean; state: string }>;
   /** Whether the domain has a persistent config (false: transient), asked once per view and only when needed. */
   persistent(): Promise<boolean>;
+  /**
+   * The same domain after a change this operation made, without a new lookup: the XMLs read again when `xml` (a
+   * change through libvirt), else kept (a change over QMP, which libvirt does not see); QEMU's block devices asked
+   * again (alongside the XMLs, while running); whether it is persistent kept (no device change alters that).
+   */
+  refresh(options: { xml: boolean }): Promise<DomainView>;
+}
+
+export interface ViewOptions {
+  /** Ask for the block devices and the lifecycle alongside the XML (refresh reads need them anyway). */
+  prefetch?: boolean;
+  /** Ask for the block devices alongside the XML. */
+  blocks?: boolean;
+  /** Ask whether the domain is persistent alongside the XML. */
+  persistent?: boolean;
 }
 
 /**
- * The domain as it is now, or null when it no longer exists. `prefetch` asks for the block devices and the
- * lifecycle alongside the XML instead of after it, for callers that will need them anyway (refresh reads).
+ * The domain as it is now, or null when it no longer exists. `ref` is a name or uuid (looked up), or the ref an
+ * operation already looked up (no second lookup). What a caller will need anyway is asked alongside the XML, in
+ * parallel over the one connection, instead of after it (`options`).
  */
-export async function viewDomain(client: LibvirtClient, ref: string, options: { prefetch?: boolean } = {}): Promise<DomainView | null> {
-  const dom = await lookupOrNull(client, ref);
+export async function viewDomain(client: LibvirtClient, ref: string | DomainRef, options: ViewOptions = {}): Promise<DomainView | null> {
+  const dom = typeof ref === "string" ? await lookupOrNull(client, ref) : ref;
   if (!dom) return null;
-  const running = dom.id !== -1;
-  const blocks = once(() => (running ? blockDevices(client, dom) : Promise.resolve([])));
+  return readView(client, dom, options, once(() => client.isPersistent(dom)));
+}
+
+async function readView(client: LibvirtClient, ref: DomainRef, options: ViewOptions, persistent: () => Promise<boolean>, keep?: { config: ParsedDomain; live: ParsedDomain | null; claims: DeviceClaim[] }): Promise<DomainView> {
   const lifecycle = once(async () => {
-    const [autostart, state] = await Promise.all([client.getAutostart(dom), stateName(client, dom)]);
+    const [autostart, state] = await Promise.all([client.getAutostart(ref), stateName(client, ref)]);
     return { autostart, state };
   });
-  const persistent = once(() => client.isPersistent(dom));
-  if (options.prefetch) {
-    // A failure surfaces to whoever awaits it.
-    blocks().catch(() => undefined);
-    lifecycle().catch(() => undefined);
+  // Everything asked for goes out at once; a failure surfaces to whoever awaits it.
+  if (options.prefetch) lifecycle().catch(() => undefined);
+  if (options.persistent) persistent().catch(() => undefined);
+  // query-block goes out beside the XML when the ref says the domain runs; the XML has the last word.
+  const early = (options.prefetch || options.blocks) && ref.id !== -1 ? blockDevices(client, ref) : null;
+  early?.catch(() => undefined);
+  let config: ParsedDomain;
+  let live: ParsedDomain | null;
+  let claims: DeviceClaim[];
+  let id: number | null;
+  if (keep) {
+    ({ config, live, claims } = keep);
+    id = live ? ref.id : null;
+  } else {
+    const [liveText, configText] = await Promise.all([client.domainXml(ref), client.domainXml(ref, { inactive: true })]);
+    // Whether it runs is read from the XML itself (a running domain's carries its id), so a ref looked up before a
+    // start or stop, or before the wait for the domain's lock, still gives the state as it is now.
+    id = runtimeId(liveText);
+    config = parseDomainXml(configText);
+    live = id !== null ? parseDomainXml(liveText) : null;
+    claims = claimsInDomainXml(id !== null ? liveText : configText);
   }
-  const [config, live] = await Promise.all([
-    client.domainXml(dom, { inactive: true }).then(parseDomainXml),
-    running ? client.domainXml(dom).then(parseDomainXml) : Promise.resolve(null),
-  ]);
-  return { dom, uuid: uuidToString(dom.uuid), running, live, config, blocks, lifecycle, persistent };
+  const running = id !== null;
+  const dom: DomainRef = { ...ref, id: id ?? -1 };
+  const blocks = once(() => (running ? (early ?? blockDevices(client, dom)) : Promise.resolve([])));
+  return {
+    dom,
+    uuid: uuidToString(dom.uuid),
+    running,
+    live,
+    config,
+    claims,
+    blocks,
+    lifecycle,
+    persistent,
+    refresh: ({ xml }) => readView(client, dom, { blocks: true }, persistent, xml ? undefined : { config, live, claims }),
+  };
+}
+
+/** The runtime id on a live XML's root element (`<domain type='kvm' id='7'>`); null for a domain that is not running. */
+function runtimeId(xml: string): number | null {
+  const root = /<domain\b[^>]*>/.exec(xml)?.[0] ?? "";
+  const id = /\sid=['"](-?\d+)['"]/.exec(root)?.[1];
+  return id === undefined || Number(id) < 0 ? null : Number(id);
 }
 
 /** The first call runs `ask`; every call gets its promise. */
@@ -61,7 +115,7 @@ function once<T>(ask: () => Promise<T>): () => Promise<T> {
 const SHARED_VIEW_MS = 500;
 const sharedViews = new Map<string, { at: number; view: Promise<DomainView | null> }>();
 
-export function viewDomainForRead(client: LibvirtClient, ref: string, options = { prefetch: true }): Promise<DomainView | null> {
+export function viewDomainForRead(client: LibvirtClient, ref: string, options: ViewOptions = { prefetch: true }): Promise<DomainView | null> {
   const key = `${client.uri.uri}\0${ref}`;
   const hit = sharedViews.get(key);
   if (hit && Date.now() - hit.at < SHARED_VIEW_MS) return hit.view;
@@ -82,8 +136,11 @@ export async function lookupOrNull(client: LibvirtClient, ref: string): Promise<
 }
 
 /** The view of a domain that was there a moment ago (being changed): its absence now is an error. */
-export async function freshView(client: LibvirtClient, dom: DomainRef): Promise<DomainView> {
-  const view = await viewDomain(client, uuidToString(dom.uuid));
-  if (!view) throw new Error(`domain ${dom.name} vanished while it was being changed`);
-  return view;
+export async function freshView(client: LibvirtClient, dom: DomainRef, options: ViewOptions = {}): Promise<DomainView> {
+  try {
+    return (await viewDomain(client, dom, options))!;
+  } catch (error) {
+    if (isNotFound(error)) throw new Error(`domain ${dom.name} vanished while it was being changed`, { cause: error });
+    throw error;
+  }
 }

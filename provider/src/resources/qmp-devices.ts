@@ -69,10 +69,17 @@ function deviceSpec(device: QmpDevice, address: Partial<DeviceAddSpec>, drive: s
 export async function attachQmp(monitor: QemuMonitor, blocks: readonly BlockDeviceInfo[], device: QmpDevice, address: Partial<DeviceAddSpec>): Promise<void> {
   if (findBlockById(blocks, device.id)?.qdevId === device.id) return;
   const nodes = blockNodeNames(device.id);
-  // A device_del from outside leaves our named nodes behind; free them, or blockdev-add reports duplicates.
-  await releaseNode(monitor, nodes.format, 0);
+  // A device_del from outside leaves our named nodes behind; free them, or blockdev-add reports duplicates. Asked
+  // only when QEMU says so: the usual add has nothing to free and needs no call for it.
   if (device.file !== null) {
-    await monitor.command(blockdevAdd({ blockId: device.id, filename: device.file, format: device.format, readOnly: device.readonly }));
+    const add = () => monitor.command(blockdevAdd({ blockId: device.id, filename: device.file!, format: device.format, readOnly: device.readonly }));
+    await add().catch(async (error) => {
+      if (!/duplicate/i.test((error as Error).message)) throw error;
+      await releaseNode(monitor, nodes.format, 0);
+      await add();
+    });
+  } else {
+    await releaseNode(monitor, nodes.format, 0);
   }
   try {
     await monitor.command(deviceAdd(deviceSpec(device, address, device.file === null ? undefined : nodes.format)));
@@ -83,7 +90,7 @@ export async function attachQmp(monitor: QemuMonitor, blocks: readonly BlockDevi
 }
 
 /** device_del, wait until QEMU says DEVICE_DELETED (or no longer lists the device), then drop its block nodes. */
-export async function detachQmp(monitor: QemuMonitor, blocks: readonly BlockDeviceInfo[], id: string, timeoutSeconds: number): Promise<void> {
+export async function detachQmp(monitor: QemuMonitor, blocks: readonly BlockDeviceInfo[], id: string, timeoutSeconds: number, onAsked?: () => void): Promise<void> {
   const device = findBlockById(blocks, id);
   if (device?.qdevId === id) {
     // A tray device keeps a medium inserted after plug-in pinned past its own removal: take it out first.
@@ -107,9 +114,22 @@ export async function detachQmp(monitor: QemuMonitor, blocks: readonly BlockDevi
         if (!monitor.lost(error)) throw error;
         askedOn = -1;
       });
+      // While QEMU unplugs, the monitor is free: the caller's own bookkeeping goes now, not after the wait.
+      onAsked?.();
+      let heard = false;
+      deleted.fired.then(() => (heard = true));
+      let first = true;
       const check = async () => {
+        // DEVICE_DELETED heard on the connection that asked ends the wait; right after the request, there is no
+        // point asking QEMU while it unplugs.
+        const sameLink = askedOn === monitor.generation();
+        if (sameLink && (heard || (first && unsubscribe))) {
+          first = false;
+          return heard;
+        }
+        first = false;
         try {
-          // query-block stays the judge: the event is lost if the connection drops mid-wait.
+          // Otherwise query-block is the judge: the event is lost if the connection drops mid-wait.
           if (findBlockById(await monitorBlocks(monitor), id)?.qdevId !== id) return true;
           if (askedOn !== monitor.generation()) {
             askedOn = monitor.generation();

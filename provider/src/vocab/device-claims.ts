@@ -56,3 +56,16 @@ export function withClaim(claims: readonly DeviceClaim[], claim: DeviceClaim): D
 export function withoutClaim(claims: readonly DeviceClaim[], device: string, owner: string): DeviceClaim[] {
   return claims.filter((c) => !(c.device === device && c.owner === owner));
 }
+
+/**
+ * The claims inside a whole domain XML (the element virDomainGetMetadata would return, found in <metadata>), so a
+ * view that read the XML needs no second call for them. Text and attribute values cannot hold a literal '<', so the
+ * element found is an element; any prefix libvirt kept for our namespace is accepted.
+ */
+export function claimsInDomainXml(domainXml: string): DeviceClaim[] {
+  const metadata = /<metadata>([\s\S]*?)<\/metadata>/.exec(domainXml)?.[1];
+  if (!metadata) return [];
+  const ns = CLAIMS_NAMESPACE.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  const found = new RegExp(`<([A-Za-z_][\\w.-]*):claims\\s+xmlns:\\1=(["'])${ns}\\2[^>]*?(?:/>|>[\\s\\S]*?</\\1:claims>)`).exec(metadata);
+  return found ? parseClaims(found[0]) : [];
+}
