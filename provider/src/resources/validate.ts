@@ -15,7 +15,7 @@
 
 import * as fs from "fs";
 import * as path from "path";
-import Ajv2020 from "ajv/dist/2020";
+import type Ajv2020 from "ajv/dist/2020";
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020";
 import type { InputsByKind, ResourceKind } from "./inputs";
 import { parseLibvirtUri, UriError } from "../wire/dial";
@@ -111,26 +111,47 @@ export function schemaFile(): string {
 
 interface Compiled {
   schema: RootSchema;
-  validators: Map<string, ValidateFunction>;
+  /** The validator of a resource kind, compiled on its first use. */
+  validator(kind: string): ValidateFunction | undefined;
   defNames: Map<object, string>;
 }
 
 let compiled: Compiled | undefined;
 
+/**
+ * Parses schema.json once; each kind's validator is compiled when that kind is first validated, not all of them at
+ * the first check. What ajv is given is the schema's $defs (the root's `properties` only lists the kinds, which are
+ * read from the parsed JSON): compiling a fragment compiles its whole schema document, so the root's list would
+ * make the first kind compile every kind. The schema is not checked against JSON Schema's meta-schema here (that
+ * compiles the meta-schema, ~150 ms at every provider start): the unit tests do it, and strict mode still refuses
+ * unknown keywords as each kind compiles.
+ */
 function compile(): Compiled {
   if (compiled) return compiled;
   const schema = JSON.parse(fs.readFileSync(schemaFile(), "utf8")) as RootSchema;
-  const ajv = new Ajv2020({ allErrors: true, strict: true, useDefaults: true, verbose: true });
-  ajv.addSchema(schema as object);
+  // ajv itself is loaded at the first validation: a refresh (reads and diffs, no check) never needs it.
+  let ajv: Ajv2020 | undefined;
   const validators = new Map<string, ValidateFunction>();
-  for (const kind of Object.keys(schema.properties)) {
-    const v = ajv.getSchema(`${schema.$id}#/$defs/${kind}`);
-    if (!v) throw new Error(`schema.json has no $defs/${kind}`);
-    validators.set(kind, v);
-  }
+  const validator = (kind: string) => {
+    if (!Object.hasOwn(schema.properties, kind)) return undefined;
+    let v = validators.get(kind);
+    if (!v) {
+      if (!ajv) {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const Ajv = (require("ajv/dist/2020") as { default: typeof Ajv2020 }).default;
+        ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true, verbose: true });
+        const { properties: _kinds, ...defsOnly } = schema;
+        ajv.addSchema(defsOnly as object, undefined, undefined, false);
+      }
+      v = ajv.getSchema(`${schema.$id}#/$defs/${kind}`);
+      if (!v) throw new Error(`schema.json has no $defs/${kind}`);
+      validators.set(kind, v);
+    }
+    return v;
+  };
   const defNames = new Map<object, string>();
   for (const [name, def] of Object.entries(schema.$defs)) defNames.set(def, name);
-  compiled = { schema, validators, defNames };
+  compiled = { schema, validator, defNames };
   return compiled;
 }
 
@@ -159,7 +180,7 @@ export function resourceKindsInSchema(): string[] {
  */
 export function validateInputs<K extends ResourceKind>(kind: K, inputs: unknown): ValidationResult<K> {
   const c = compile();
-  const validate = c.validators.get(kind);
+  const validate = c.validator(kind);
   if (!validate) throw new Error(`unknown resource kind ${JSON.stringify(kind)}`);
 
   const data = copyInputs(inputs);
