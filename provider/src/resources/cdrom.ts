@@ -202,7 +202,9 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
           if (trayOnly) qemuChanged = await closeTray(client, view, olds.alias);
           else if (news.via === "qmp") await changeMediaQmp(libvirtMonitor(client, view.dom), olds.alias, media);
           else await changeMediaXml(client, view, olds, media);
-          xmlChanged ||= !trayOnly && news.via !== "qmp";
+          // Through libvirt the XMLs change only in the drive's source, which the outputs of a running drive do not
+          // read (QEMU's query-block says what it holds): read them again only for a stopped domain.
+          xmlChanged ||= !trayOnly && news.via !== "qmp" && !view.running;
           qemuChanged ||= !trayOnly;
           // A change of medium on an open tray (the guest ejected it) must leave it shut, as the program asks.
           if (view.running && media !== null && !trayOnly) {
