@@ -191,9 +191,7 @@ export async function detachXml(client: LibvirtClient, view: DomainView, alias: 
           throw error;
         }
       };
-      // The event ends the wait; the poll behind it only stands in for an event lost to a reconnect, so its first
-      // look comes after QEMU's usual unplug time (~50–80 ms here), not during it.
-      const done = await pollUntil(check, { timeoutMs: timeoutSeconds * 1000, ...EVENT_WOKEN, firstIntervalMs: 200, wake: heard.fired });
+      const done = await pollUntil(check, { timeoutMs: timeoutSeconds * 1000, ...EVENT_WOKEN, wake: heard.fired });
       if (failed) throw new Error(`the guest refused to release ${alias} (device-removal-failed)`);
       if (!done) {
         throw new Error(

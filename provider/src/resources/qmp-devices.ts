@@ -47,8 +47,11 @@ export function latch(): { fired: Promise<void>; fire: () => void } {
   return { fired, fire };
 }
 
-/** Pauses of a poll that an event ends: it only stands in for an event lost to a reconnect, so it can be lazy. */
-export const EVENT_WOKEN = { firstIntervalMs: 50, maxIntervalMs: 500 };
+/**
+ * Pauses of a poll that an event ends: it only stands in for an event lost to a reconnect, so it can be lazy. Its
+ * first look comes after QEMU's usual unplug time (55–75 ms here), not during it.
+ */
+export const EVENT_WOKEN = { firstIntervalMs: 200, maxIntervalMs: 500 };
 
 function deviceSpec(device: QmpDevice, address: Partial<DeviceAddSpec>, drive: string | undefined): DeviceAddSpec {
   const common = { id: device.id, drive, bootIndex: device.bootOrder, serial: device.serial };
