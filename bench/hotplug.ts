@@ -73,7 +73,9 @@ async function main(): Promise<void> {
       `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${img}'/>` +
         `<target dev='sdb' bus='scsi'/><alias name='${virshAlias}'/><address type='drive' controller='0' bus='0' target='0' unit='1'/></disk>\n`,
     );
-    const diskInputs = { resourceName: "lvb-pd", domain: name, source: img, bus: "scsi", via: "libvirt", format: "raw", readonly: false };
+    // With the owner the SDK always passes (its URN), so creates and deletes record and drop their claim.
+    const urn = (kind: string, resource: string) => `urn:pulumi:bench::hotplug::pulumi-nodejs:dynamic/libvirt:${kind}::${resource}`;
+    const diskInputs = { resourceName: "lvb-pd", owner: urn("Disk", "lvb-pd"), domain: name, source: img, bus: "scsi", via: "libvirt", format: "raw", readonly: false };
     const providerXml = async () => {
       const d = await create("Disk", diskInputs);
       await remove("Disk", d.id, d.outs);
@@ -93,7 +95,7 @@ async function main(): Promise<void> {
     const qDeviceAdd = JSON.stringify({ execute: "device_add", arguments: { driver: "scsi-hd", id: qid, drive: nodes.format, bus: libvirtScsiBus(0), "scsi-id": 0, lun: 200 } });
     const qDeviceDel = JSON.stringify({ execute: "device_del", arguments: { id: qid } });
     const qBlockdevDel = JSON.stringify({ execute: "blockdev-del", arguments: { "node-name": nodes.format } });
-    const qmpInputs = { ...diskInputs, resourceName: "lvb-pq", via: "qmp" };
+    const qmpInputs = { ...diskInputs, resourceName: "lvb-pq", owner: urn("Disk", "lvb-pq"), via: "qmp" };
     const providerQmp = async () => {
       const d = await create("Disk", qmpInputs);
       await remove("Disk", d.id, d.outs);

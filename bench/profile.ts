@@ -31,6 +31,11 @@ const WRAPPED = [
   "updateDevice",
   "qemuMonitorCommand",
   "onDomainEvent",
+  "onQemuMonitorEvent",
+  "domainMetadata",
+  "setDomainMetadata",
+  "isPersistent",
+  "defineDomain",
 ] as const;
 
 function record(key: string, start: bigint): void {

@@ -6,16 +6,23 @@
 // Provider time: the provider process inherits PULUMI_LIBVIRT_LIVE_TIMINGS=FILE from the CLI and appends one line
 // {kind, op, ms, start, end} per handler call (provider/src/resources/handler.ts). "provider busy" is the union
 // of those intervals; "engine/other" = wall − busy (CLI and plugin start-up, the program, gRPC, state writes).
-// Run after `. scripts/prepare.sh` (Node 22 and pulumi on PATH). Env: BENCH_DOMAINS (default "10").
+// The engine's floor, run in the same session beside each phase: a stack of as many dynamic resources (6·D) whose
+// provider does nothing (check returns the inputs, diff says no change, create/read echo), with the same CLI and
+// flags; its program requires only @pulumi/pulumi. provider/floor is what the provider and its SDK add.
+// Phases that change nothing (the second `up`, `refresh`) run BENCH_REPEAT times, alternating which stack goes
+// first, and report medians.
+// Run after `. scripts/prepare.sh` (Node 22 and pulumi on PATH). Env: BENCH_DOMAINS (default "10"),
+// BENCH_REPEAT (default 3).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { offlineProgram } from "../test/e2e/support/stack";
 import { cleanUpOnAnyExit } from "./cleanup";
-import { formatTable } from "./stats";
+import { formatTable, median } from "./stats";
 
 const SIZES = (process.env.BENCH_DOMAINS ?? "10").split(",").map(Number);
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const DISKS_PER_DOMAIN = 4;
 const PREFIX = `lvb-up-${process.pid}-`;
 const MiB = 1024 * 1024;
@@ -42,6 +49,8 @@ interface Timing {
 interface PhaseResult {
   d: number;
   phase: string;
+  /** "fleet" (the provider) or "floor" (the do-nothing provider). */
+  stack: "fleet" | "floor";
   wall: number;
   calls: Timing[];
   summary: string; // the CLI's "Resources:" line
@@ -62,10 +71,43 @@ function killGroup(c: ChildProcess): void {
 class Stack {
   readonly dir: string;
   readonly env: NodeJS.ProcessEnv;
-  constructor(readonly d: number) {
-    this.dir = path.join(tmp, `stack-${d}`);
-    this.env = offlineProgram(this.dir, "lvb-up", `bench:up fleet of ${d}`, this.program());
+  private runs = 0;
+  constructor(readonly d: number, readonly kind: "fleet" | "floor" = "fleet") {
+    this.dir = path.join(tmp, `${kind}-${d}`);
+    this.env = offlineProgram(this.dir, kind === "fleet" ? "lvb-up" : "lvb-up-floor", `bench:up ${kind} of ${d}`, kind === "fleet" ? this.program() : this.floorProgram());
     delete this.env.PULUMI_LIBVIRT_LIVE_TIMINGS;
+  }
+
+  /**
+   * The engine's floor: as many dynamic resources as the fleet, with inputs of the same shape, whose one provider
+   * does nothing. It writes the same timing lines, so "before first call" compares too.
+   */
+  private floorProgram(): string {
+    const j = JSON.stringify;
+    const lines = [
+      `const pulumi = require("@pulumi/pulumi");`,
+      `const t = (op, start) => { const f = process.env.PULUMI_LIBVIRT_LIVE_TIMINGS; if (!f) return; const end = performance.timeOrigin + performance.now(); ` +
+        `require("fs").appendFileSync(f, JSON.stringify({ kind: "Floor", op, ms: end - start, start, end }) + "\\n"); };`,
+      `const now = () => performance.timeOrigin + performance.now();`,
+      `const provider = {`,
+      `  async check(olds, news) { const s = now(); t("check", s); return { inputs: news }; },`,
+      `  async diff() { const s = now(); t("diff", s); return { changes: false }; },`,
+      `  async create(inputs) { const s = now(); t("create", s); return { id: inputs.name, outs: inputs }; },`,
+      `  async read(id, props) { const s = now(); t("read", s); return { id, props }; },`,
+      `  async update(id, olds, news) { const s = now(); t("update", s); return { outs: news }; },`,
+      `  async delete() { const s = now(); t("delete", s); },`,
+      `};`,
+      `const r = (kind, name, props) => new pulumi.dynamic.Resource(provider, name, props, undefined, "floor", kind);`,
+    ];
+    for (let i = 0; i < this.d; i++) {
+      const name = `${PREFIX}${i}`;
+      lines.push(`r("Domain", ${j(name)}, { name: ${j(name)}, memoryMiB: 64, vcpus: 1, disks: [{ source: ${j(path.join(tmp, `${name}-boot.img`))}, bus: "scsi" }] });`);
+      for (let k = 0; k < DISKS_PER_DOMAIN; k++) {
+        lines.push(`r("Disk", ${j(`${name}-d${k}`)}, { name: ${j(`${name}-d${k}`)}, domain: ${j(name)}, source: ${j(path.join(tmp, `${name}-d${k}.img`))}, bus: "scsi" });`);
+      }
+      lines.push(`r("Cdrom", ${j(`${name}-cd`)}, { name: ${j(`${name}-cd`)}, domain: ${j(name)}, bus: "scsi" });`);
+    }
+    return lines.join("\n") + "\n";
   }
 
   /** index.js: the fleet, with its images made here (plain files; the program only names them). */
@@ -121,7 +163,7 @@ class Stack {
 
   /** A timed phase: wall time of the CLI process, the provider's handler calls during it. */
   async phase(name: string, args: string[]): Promise<PhaseResult> {
-    const file = path.join(this.dir, `timings-${name.replace(/\W+/g, "_")}.jsonl`);
+    const file = path.join(this.dir, `timings-${name.replace(/\W+/g, "_")}-${++this.runs}.jsonl`);
     const start = now();
     const r = await this.run(args, file);
     const wall = now() - start;
@@ -130,7 +172,7 @@ class Stack {
       ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l))
       : [];
     const summary = (r.out.match(/Resources:[\s\S]*?(?=\n\s*\n|Duration)/)?.[0] ?? "").replace(/\s+/g, " ").trim();
-    return { d: this.d, phase: name, wall, calls: calls.map((c) => ({ ...c, start: c.start - start, end: c.end - start })), summary };
+    return { d: this.d, phase: name, stack: this.kind, wall, calls: calls.map((c) => ({ ...c, start: c.start - start, end: c.end - start })), summary };
   }
 }
 
@@ -226,21 +268,29 @@ async function main(): Promise<void> {
   let failure: unknown = null;
   for (const d of SIZES) {
     const stack = new Stack(d);
+    const floor = new Stack(d, "floor");
     let destroyed = false;
     try {
       await stack.ok(["stack", "init", "bench"]);
+      await floor.ok(["stack", "init", "bench"]);
       loads.push(`D=${d}: ${os.loadavg()[0].toFixed(2)}`);
-      const phases: Array<[string, string[]]> = [
-        ["up", ["up", "--yes", "--skip-preview"]],
-        ["up (no change)", ["up", "--yes", "--skip-preview"]],
-        ["refresh", ["refresh", "--yes", "--skip-preview"]],
-        ["destroy", ["destroy", "--yes", "--skip-preview"]],
+      const phases: Array<[string, string[], number]> = [
+        ["up", ["up", "--yes", "--skip-preview"], 1],
+        ["up (no change)", ["up", "--yes", "--skip-preview"], REPEAT],
+        ["refresh", ["refresh", "--yes", "--skip-preview"], REPEAT],
+        ["destroy", ["destroy", "--yes", "--skip-preview"], 1],
       ];
-      for (const [name, args] of phases) {
-        const p = await stack.phase(name, args);
-        if (name === "destroy") destroyed = true;
-        results.push(p);
-        process.stderr.write(`bench:up D=${d} ${name}: ${s(p.wall)}, ${p.calls.length} handler calls\n`);
+      for (const [name, args, times] of phases) {
+        for (let i = 0; i < times; i++) {
+          // Both stacks side by side, the one going first alternating.
+          const order = i % 2 === 0 ? [stack, floor] : [floor, stack];
+          for (const each of order) {
+            const p = await each.phase(name, args);
+            if (name === "destroy" && each === stack) destroyed = true;
+            results.push(p);
+            process.stderr.write(`bench:up D=${d} ${each.kind} ${name}: ${s(p.wall)}, ${p.calls.length} handler calls, load ${os.loadavg()[0].toFixed(2)}\n`);
+          }
+        }
       }
     } catch (e) {
       failure = e;
@@ -250,6 +300,7 @@ async function main(): Promise<void> {
         if (r.code !== 0) process.stderr.write(`bench:up: cleanup destroy exited ${r.code}\n${r.out.slice(-2000)}\n`);
       }
       await stack.run(["stack", "rm", "--yes", "--force", "bench"]);
+      await floor.run(["stack", "rm", "--yes", "--force", "bench"]);
     }
     if (failure) break;
   }
@@ -274,9 +325,30 @@ async function main(): Promise<void> {
         `default parallelism, fleets of ${SIZES.map((d) => `${d} domains (${resources(d)} resources)`).join(", ")}; ` +
         `load (1 min) before: ${loads.join(", ")}`,
     );
-    console.log(formatTable(header, results.map(row)));
+    const fleet = results.filter((p) => p.stack === "fleet");
+    console.log(formatTable(header, fleet.map(row)));
+    console.log(`\nagainst the engine's floor (the same number of dynamic resources whose provider does nothing, same CLI and flags, run beside each phase; medians of the runs)`);
+    const rows: string[][] = [];
+    for (const d of SIZES) {
+      for (const phase of [...new Set(fleet.filter((p) => p.d === d).map((p) => p.phase))]) {
+        const of = (which: "fleet" | "floor") => results.filter((p) => p.d === d && p.phase === phase && p.stack === which);
+        const walls = (ps: PhaseResult[]) => ps.map((p) => p.wall);
+        const first = (ps: PhaseResult[]) => median(ps.map((p) => (p.calls.length ? Math.min(...p.calls.map((c) => c.start)) : NaN)));
+        const [ours, base] = [of("fleet"), of("floor")];
+        if (!base.length) continue;
+        rows.push([
+          `${d}`,
+          phase,
+          `${s(median(walls(ours)))} (${walls(ours).map((w) => (w / 1000).toFixed(2)).join(", ")})`,
+          `${s(median(walls(base)))} (${walls(base).map((w) => (w / 1000).toFixed(2)).join(", ")})`,
+          `${(median(walls(ours)) / median(walls(base))).toFixed(2)}x`,
+          `${s(first(ours))} / ${s(first(base))}`,
+        ]);
+      }
+    }
+    console.log(formatTable(["domains", "phase", "provider wall (runs)", "floor wall (runs)", "provider/floor", "before first call: provider / floor"], rows));
     console.log("\nhandler calls per kind.op: count × mean (max), and the CLI's summary");
-    for (const p of results) console.log(breakdown(p));
+    for (const p of fleet) console.log(breakdown(p));
   }
   if (failure) throw failure;
 }
