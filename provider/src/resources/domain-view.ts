@@ -4,7 +4,7 @@ import { DomainRef, isNotFound, LibvirtClient, uuidToString } from "../libvirt";
 import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
 import { BlockDeviceInfo } from "../vocab/query-block";
 import { stateName } from "./domain-state";
-import { claimsInDomainXml, type DeviceClaim } from "../vocab/device-claims";
+import type { DeviceClaim } from "../vocab/device-claims";
 import { blockDevices } from "./qemu";
 
 export interface DomainView {
@@ -69,12 +69,14 @@ async function readView(client: LibvirtClient, ref: DomainRef, options: ViewOpti
     id = live ? ref.id : null;
   } else {
     const [liveText, configText] = await Promise.all([client.domainXml(ref), client.domainXml(ref, { inactive: true })]);
-    // Whether it runs is read from the XML itself (a running domain's carries its id), so a ref looked up before a
-    // start or stop, or before the wait for the domain's lock, still gives the state as it is now.
-    id = runtimeId(liveText);
     config = parseDomainXml(configText);
-    live = id !== null ? parseDomainXml(liveText) : null;
-    claims = claimsInDomainXml(id !== null ? liveText : configText);
+    // Whether it runs is read from the XML itself (a running domain's carries its id), so a ref looked up before a
+    // start or stop, or before the wait for the domain's lock, still gives the state as it is now. A stopped
+    // domain's two texts are the same: no second parse then.
+    const current = liveText === configText ? config : parseDomainXml(liveText);
+    id = current.id;
+    live = id !== null ? current : null;
+    claims = current.claims;
   }
   const running = id !== null;
   const dom: DomainRef = { ...ref, id: id ?? -1 };
@@ -91,13 +93,6 @@ async function readView(client: LibvirtClient, ref: DomainRef, options: ViewOpti
     persistent,
     refresh: ({ xml }) => readView(client, dom, { blocks: true }, persistent, xml ? undefined : { config, live, claims }),
   };
-}
-
-/** The runtime id on a live XML's root element (`<domain type='kvm' id='7'>`); null for a domain that is not running. */
-function runtimeId(xml: string): number | null {
-  const root = /<domain\b[^>]*>/.exec(xml)?.[0] ?? "";
-  const id = /\sid=['"](-?\d+)['"]/.exec(root)?.[1];
-  return id === undefined || Number(id) < 0 ? null : Number(id);
 }
 
 /** The first call runs `ask`; every call gets its promise. */

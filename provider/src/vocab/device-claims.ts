@@ -5,7 +5,7 @@
 //
 //   <claims><device name="ua-disk-data-1a2b3c4d5e6f" owner="urn:pulumi:prod::shop::…::data" source="/a.raw"/></claims>
 
-import { attr, buildXmlDocument, children, element, parseXmlRoot } from "./xml";
+import { attr, buildXmlDocument, child, children, element, parseXmlRoot, type XmlNode } from "./xml";
 
 /** The namespace of our element; a name only, never fetched. */
 export const CLAIMS_NAMESPACE = "https://pulumi-libvirt-live.invalid/xmlns/claims/1";
@@ -25,9 +25,27 @@ export interface DeviceClaim {
 export function parseClaims(xml: string | null): DeviceClaim[] {
   if (xml === null || xml.trim() === "") return [];
   const { rootName, root } = parseXmlRoot(xml);
-  if (rootName.replace(/^[^:]*:/, "") !== "claims") return [];
-  const tag = rootName.includes(":") ? `${rootName.split(":")[0]}:device` : "device";
-  return children(root, tag).flatMap((d) => {
+  return claimsOf(rootName, root);
+}
+
+/**
+ * The claims in a domain's parsed <metadata> (parseDomainXml): our element is the one whose prefix libvirt binds to
+ * CLAIMS_NAMESPACE, whatever the prefix.
+ */
+export function claimsInMetadata(metadata: XmlNode | undefined): DeviceClaim[] {
+  if (metadata === undefined) return [];
+  for (const key of Object.keys(metadata)) {
+    const prefix = /^([A-Za-z_][\w.-]*):claims$/.exec(key)?.[1];
+    const node = prefix === undefined ? undefined : child(metadata, key);
+    if (node && attr(node, `xmlns:${prefix}`) === CLAIMS_NAMESPACE) return claimsOf(key, node);
+  }
+  return [];
+}
+
+function claimsOf(elementName: string, element: XmlNode): DeviceClaim[] {
+  if (elementName.replace(/^[^:]*:/, "") !== "claims") return [];
+  const tag = elementName.includes(":") ? `${elementName.split(":")[0]}:device` : "device";
+  return children(element, tag).flatMap((d) => {
     const device = attr(d, "name");
     const owner = attr(d, "owner");
     if (!device || !owner) return [];
@@ -55,17 +73,4 @@ export function withClaim(claims: readonly DeviceClaim[], claim: DeviceClaim): D
 
 export function withoutClaim(claims: readonly DeviceClaim[], device: string, owner: string): DeviceClaim[] {
   return claims.filter((c) => !(c.device === device && c.owner === owner));
-}
-
-/**
- * The claims inside a whole domain XML (the element virDomainGetMetadata would return, found in <metadata>), so a
- * view that read the XML needs no second call for them. Text and attribute values cannot hold a literal '<', so the
- * element found is an element; any prefix libvirt kept for our namespace is accepted.
- */
-export function claimsInDomainXml(domainXml: string): DeviceClaim[] {
-  const metadata = /<metadata>([\s\S]*?)<\/metadata>/.exec(domainXml)?.[1];
-  if (!metadata) return [];
-  const ns = CLAIMS_NAMESPACE.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-  const found = new RegExp(`<([A-Za-z_][\\w.-]*):claims\\s+xmlns:\\1=(["'])${ns}\\2[^>]*?(?:/>|>[\\s\\S]*?</\\1:claims>)`).exec(metadata);
-  return found ? parseClaims(found[0]) : [];
 }

@@ -16,6 +16,7 @@
 // acceptsDeviceBootOrder.
 
 import { SpecError } from "./errors";
+import { claimsInMetadata, type DeviceClaim } from "./device-claims";
 import { diskElement, parseDeviceAddress, parseDisks, type DeviceAddress, type DiskSpec, type ParsedDisk, type PciAddress, type UsbAddress } from "./disk-xml";
 import { pickFreeDriveUnit, pickFreeTarget, type PlacedDisk } from "./disk-placement";
 import { toKiB } from "./units";
@@ -422,6 +423,8 @@ export interface ParsedDomain {
   readonly usbAddresses: UsbAddress[];
   /** The pci address of every device and controller. */
   readonly pciAddresses: PciAddress[];
+  /** Who holds which device: this project's element in <metadata> (device-claims.ts). */
+  readonly claims: DeviceClaim[];
 }
 
 function memoryKiBOf(node: XmlNode | undefined): number | null {
@@ -515,6 +518,7 @@ export function parseDomainXml(xml: string): ParsedDomain {
     guestAgentState: agentState === "connected" || agentState === "disconnected" ? agentState : null,
     usbAddresses: addresses.filter((a): a is UsbAddress => a.type === "usb"),
     pciAddresses: addresses.filter((a): a is PciAddress => a.type === "pci"),
+    claims: claimsInMetadata(child(domain, "metadata")),
   };
 }
 
