@@ -1,17 +1,9 @@
 // The claims of a domain's devices (vocab/device-claims.ts), read and written through libvirt's domain metadata.
-// Callers hold the domain's lock, so a read-modify-write here never loses another resource's claim.
+// The claims as the domain has them come with its view (DomainView.claims, parsed with the XML); callers hold the
+// domain's lock, so a read-modify-write here never loses another resource's claim.
 import { Affect, LibvirtClient } from "../libvirt";
 import { buildClaims, CLAIMS_NAMESPACE, CLAIMS_PREFIX, DeviceClaim, withClaim, withoutClaim } from "../vocab/device-claims";
 import type { DomainView } from "./domain-view";
-
-/**
- * The claims as the domain has them now: the running copy while it runs (a hot-plugged device lives there), else the
- * config. They come with the view's XML (no call of their own); callers hold the domain's lock, so no claim changed
- * since the view was read.
- */
-export function readClaims(view: DomainView): DeviceClaim[] {
-  return view.claims;
-}
 
 async function writeClaims(client: LibvirtClient, view: DomainView, claims: readonly DeviceClaim[]): Promise<void> {
   // A transient domain has only its running copy.

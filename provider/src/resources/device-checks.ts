@@ -2,7 +2,7 @@
 // (said in preview's note and raised by create before anything changes), and whether a device already under the
 // resource's name is provably its own. A create never changes a device that is not.
 import type { ParsedDisk } from "../vocab/disk-xml";
-import { acceptsDeviceBootOrder, freePcieRootPorts, machineFamily, type ParsedDomain } from "../vocab/domain-xml";
+import { acceptsDeviceBootOrder, freeHotplugSlots, machineFamily, type ParsedDomain } from "../vocab/domain-xml";
 import { bootDevicesAreDefault } from "../vocab/boot-order";
 import { findBlockDevice, type BlockDeviceInfo } from "../vocab/query-block";
 import { blockNodeNames, MAX_BLOCK_ID_LENGTH } from "../vocab/qmp-names";
@@ -93,7 +93,7 @@ export function createRefusals(kind: "Disk" | "Cdrom", view: DomainView, device:
     if (taken) refusals.push({ field: "bootOrder", message: `boot order ${device.bootOrder} is already used on ${on} by ${describeDisk(taken)}: choose another bootOrder` });
   }
   if (needsPcieSlot(view, device)) {
-    const free = freePcieRootPorts(view.live!).length;
+    const free = freeHotplugSlots(view.live!);
     // Announced creates already attached took their slot out of `free`: count only the ones still to come.
     const waiting = [...(plannedSlots.get(view.uuid) ?? [])].filter((a) => a === alias || !view.live!.disks.some((d) => d.alias === a));
     const wanted = planned ? Math.max(1, waiting.indexOf(alias) + 1) : 1;

@@ -68,8 +68,3 @@ export function deviceNameFor(kind: DeviceKindName, identity: DeviceIdentity, fa
     ? ownedDeviceName(kind, identity.owner, identity.resourceName, identity.via)
     : legacyDeviceName(kind, identity.resourceName, fallbackSeed, identity.via);
 }
-
-/** Whether a device name was derived from an owner by this module (rather than a legacy or foreign name). */
-export function isOwnedName(name: string, owner: string): boolean {
-  return name.endsWith(`-${ownerHash(owner)}`);
-}

@@ -1,6 +1,6 @@
 // Block-device mechanics shared by Disk and Cdrom: finding a device again by its alias, attaching and detaching
 // it through libvirt's XML or through QMP, and checking with query-block that QEMU really has what we asked.
-import { Affect, DomainRef, isConnectionError, LibvirtClient, uuidToString } from "../libvirt";
+import { Affect, isConnectionError, LibvirtClient, uuidToString } from "../libvirt";
 import { buildDiskXml, DiskBus, DiskSpec, ParsedDisk } from "../vocab/disk-xml";
 import { pickFreeDriveUnit, pickFreeTarget, usbControllerPorts } from "../vocab/disk-placement";
 import { acceptsDeviceBootOrder, parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
@@ -10,12 +10,12 @@ import { libvirtScsiBus, libvirtUsbBus } from "../vocab/qmp-names";
 import { BlockDeviceInfo } from "../vocab/query-block";
 import { attachesLive, changedInputs, classifyAttach, classifyField } from "./classify";
 import { clientFor, DiffResult, isUnknown, note, planDiff, ResourceError } from "./handler";
-import { addClaim, dropClaim, readClaims } from "./claims";
+import { addClaim, dropClaim } from "./claims";
 import { otherClaims, withClaim, withoutClaim, type DeviceClaim } from "../vocab/device-claims";
 import { inputFields } from "./validate";
 import { withDomainLock } from "./locks";
 import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForRead, freshView, type ViewOptions } from "./domain-view";
-import { blockDevices, pollUntil, qmp, qomProperty } from "./qemu";
+import { pollUntil, qmp, qomProperty } from "./qemu";
 import { convertsBootOrder, createRefusals, heldMedium, notOurs, planSlot, PlannedDevice } from "./device-checks";
 import type { DeviceIdentity } from "./device-names";
 import { directDeviceHandlers, type DirectKind } from "./direct-devices";
@@ -69,11 +69,6 @@ export function liveBlockOf(device: BlockDeviceInfo | undefined): LiveBlock | nu
   };
 }
 
-
-/** Asks QEMU now (not through a view): for checks right after a change. */
-export async function findLiveBlock(client: LibvirtClient, dom: DomainRef, id: string): Promise<BlockDeviceInfo | undefined> {
-  return findBlockById(await blockDevices(client, dom), id);
-}
 
 /** QEMU has the device with the expected medium and read-only flag; otherwise an error saying what it has. */
 export async function verifyLive(view: DomainView, id: string, expect: { file: string | null; readonly: boolean }): Promise<void> {
@@ -362,7 +357,7 @@ export async function deleteDevice(client: LibvirtClient, record: DeviceRecord):
   await withDomainLock(uuid, async () => {
     // One view: the XMLs (with the claims), and alongside them what the detach and the claim's removal will ask.
     const fresh = await freshView(client, dom, { blocks: record.via === "qmp", persistent: record.owner !== undefined });
-    const claims = readClaims(fresh);
+    const claims = fresh.claims;
     // Our claim goes while QEMU unplugs (the request answered, the domain's job free), so the wait hides its
     // write; a detach that fails puts it back, so the device stays attached and claimed as before.
     let dropping: Promise<void> | undefined;
@@ -400,7 +395,7 @@ export async function deleteDevice(client: LibvirtClient, record: DeviceRecord):
  * delete by another stack that also holds it leaves it attached. Called under the domain's lock.
  */
 export async function recordOwner(client: LibvirtClient, view: DomainView, alias: string, owner: string, source: string | null): Promise<void> {
-  await addClaim(client, view, readClaims(view), { device: alias, owner, source });
+  await addClaim(client, view, view.claims, { device: alias, owner, source });
 }
 
 /** Removes a device whose attach could not be verified, so a failed create leaves the domain as it was. */
@@ -469,7 +464,7 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
             if (refusals.length > 0) throw new Error(refusals.map((r) => `${r.field}: ${r.message}`).join("; "));
             // Only a QMP device is found in QEMU's block devices; libvirt's are in the XML already read.
             const held = heldMedium(view, view.running && inputs.via === "qmp" ? await view.blocks() : [], alias, inputs.via);
-            claims = readClaims(view);
+            claims = view.claims;
             if (held) {
               const holders = otherClaims(claims, alias, inputs.owner);
               if (holders.length > 0) {

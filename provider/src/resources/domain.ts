@@ -24,6 +24,7 @@ import { DomainView, forgetSharedViews, freshView, lookupOrNull, viewDomainForRe
 import { stopDomain } from "./domain-state";
 import { withDomainLock } from "./locks";
 import { defaultUri } from "../libvirt/pool";
+import { isLibvirtDefaultBoot } from "../vocab/boot-order";
 
 const KIND: ResourceKind = "Domain";
 
@@ -198,7 +199,7 @@ const orUndefined = <T>(value: T | null): T | undefined => (value === null ? und
 function readBoot(os: ParsedOs): DomainInputs["boot"] {
   if (os.kernel !== null) return { kernel: os.kernel, initrd: orUndefined(os.initrd), cmdline: orUndefined(os.cmdline) };
   // libvirt writes <boot dev='hd'/> by itself when nothing else says how to boot: that is no boot input.
-  if (os.bootDevices.length === 0 || (os.bootDevices.length === 1 && os.bootDevices[0] === "hd")) return undefined;
+  if (isLibvirtDefaultBoot(os.bootDevices)) return undefined;
   return { devices: os.bootDevices as ("hd" | "cdrom" | "network")[] };
 }
 

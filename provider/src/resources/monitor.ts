@@ -5,6 +5,7 @@ import type { DomainRef, LibvirtClient } from "../libvirt";
 import { isConnectionError, uuidToString } from "../libvirt";
 import { QemuSocketError, type QmpClient } from "../qemu";
 import { parseQmpReply, queryBlock, type QmpCommand } from "../vocab/qmp";
+import { qmp } from "./qemu";
 import { parseQueryBlock, type BlockDeviceInfo } from "../vocab/query-block";
 
 export interface QemuMonitor {
@@ -26,7 +27,7 @@ export function libvirtMonitor(client: LibvirtClient, dom: DomainRef): QemuMonit
   return {
     key: uuidToString(dom.uuid),
     label: `domain ${dom.name}`,
-    command: async (command) => parseQmpReply(await client.qemuMonitorCommand(dom, JSON.stringify(command)), command),
+    command: (command) => qmp(client, dom, command),
     onEvent: (name, listener) =>
       client.onQemuMonitorEvent(dom, name, (e) => listener((e.details as Record<string, unknown> | null) ?? null)).catch(() => null),
     generation: () => client.connectCount,

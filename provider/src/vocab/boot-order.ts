@@ -9,11 +9,14 @@ import { attr, buildXmlDocument, children, parseXmlDocument, type XmlElement, ty
 
 type Mutable = Record<string, unknown>;
 
+/** Whether a boot device list is what libvirt writes by itself (none, or just 'hd'): no one chose it. */
+export function isLibvirtDefaultBoot(bootDevices: readonly string[]): boolean {
+  return bootDevices.length === 0 || (bootDevices.length === 1 && bootDevices[0] === "hd");
+}
+
 /** Whether <os><boot dev> is only libvirt's own default (or meaningless beside a kernel), so converting it changes nothing. */
 export function bootDevicesAreDefault(os: { kernel: string | null; bootDevices: readonly string[] }): boolean {
-  if (os.bootDevices.length === 0) return true;
-  if (os.kernel !== null) return true;
-  return os.bootDevices.length === 1 && os.bootDevices[0] === "hd";
+  return os.kernel !== null || isLibvirtDefaultBoot(os.bootDevices);
 }
 
 function asList(value: unknown): Mutable[] {

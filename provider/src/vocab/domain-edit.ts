@@ -22,6 +22,7 @@ import {
 } from "./domain-xml";
 import { SpecError } from "./errors";
 import { ATTR_PREFIX, buildXmlDocument, parseXmlDocument, TEXT_KEY, type XmlElement } from "./xml";
+import { isLibvirtDefaultBoot } from "./boot-order";
 
 /** Inline disks carry these aliases, so a redefine can tell them from disks that Disk/Cdrom resources attached. */
 export const INLINE_DISK_ALIAS_PREFIX = "ua-inline-";
@@ -335,7 +336,7 @@ function editBoot(os: Node, devices: Node, boot: DomainBoot | null): void {
   const ordered = bootOrdersOf(devices);
   // ["hd"] is what libvirt writes by itself; a Disk or Cdrom with a boot order turned it into the equivalent
   // per-device orders (boot-order.ts), which stay.
-  if (ordered.length > 0 && boot.devices.length === 1 && boot.devices[0] === "hd") return;
+  if (ordered.length > 0 && isLibvirtDefaultBoot(boot.devices)) return;
   if (ordered.length > 0) {
     const which = ordered.map((b) => b.alias ?? b.target ?? b.device).join(", ");
     throw new SpecError("boot.devices", `libvirt refuses <os><boot dev> while devices carry a boot order (${which}); drop their bootOrder or boot.devices`);
