@@ -74,13 +74,15 @@ describe("Domain redefine keeps what it does not own (real daemon)", function ()
     assert.match(elementWithAlias(after, "interface", "ua-inline-nic-0") ?? "", /<source network='default'\/>/);
   });
 
-  it("a running domain's user-mode NIC keeps its MAC and PCI address across a next-boot change", async () => {
-    const inputs = base(uniqueName("t-dom-unic"), { networks: [{ model: "e1000" }] });
+  it("a user-mode NIC keeps its MAC and PCI address across a config change", async () => {
+    // Stopped: a guest with a NIC runs only inside the project's own network namespace (issue 11); the redefine
+    // that keeps the NIC is the same for a running domain (its next-boot path: the disk test below).
+    const inputs = base(uniqueName("t-dom-unic"), { running: false, networks: [{ model: "e1000" }] });
     const vm = await make(inputs);
     assert.match(inactiveXml(vm.name), /<interface type='user'>/, "no network or bridge: QEMU's user-mode networking");
     const before = firstNicIdentity(inactiveXml(vm.name));
     vm.outs = await update("Domain", vm.id, vm.outs, { ...inputs, maxMemoryMiB: 192 });
-    assert.equal(vm.outs.pendingRestart, true);
+    assert.match(inactiveXml(vm.name), /<memory unit='KiB'>196608<\/memory>/, "the change reached the config");
     assert.deepEqual(firstNicIdentity(inactiveXml(vm.name)), before);
   });
 
