@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { CdromArgs, DiskArgs, DomainArgs, GuestExecArgs, VolumeArgs } from "./inputs";
 import type { LiveBlock } from "../../provider/src/resources/devices";
+import type { DomainNic } from "../../provider/src/resources/domain";
 import { providerShim, ResourceKindName } from "./shim";
 
 export * from "./inputs";
@@ -43,6 +44,8 @@ function refuseImport(kind: "Domain" | "Volume", name: string, opts?: pulumi.Cus
 
 /** What QEMU reports for an attached disk (query-block). */
 export type { LiveBlock } from "../../provider/src/resources/devices";
+export type { DomainNic } from "../../provider/src/resources/domain";
+export type { InterfaceAddress } from "../../provider/src/resources/addresses";
 
 /** A disk image in a libvirt storage pool. Grows live; shrinking recreates it. */
 export class Volume extends pulumi.dynamic.Resource {
@@ -68,10 +71,16 @@ export class Domain extends pulumi.dynamic.Resource {
   /** The persistent config differs from what runs: some change waits for the next boot. */
   declare readonly pendingRestart: pulumi.Output<boolean>;
   declare readonly liveMemoryMiB: pulumi.Output<number | null>;
+  /**
+   * The Domain's own NICs (`networks`), in order: `{ mac, name, addresses }` — the MAC kept for the life of the
+   * domain, the guest's interface name (from the agent), and its IP addresses from the agent and the network's DHCP
+   * leases. Addresses change with the guest's life; that is never drift.
+   */
+  declare readonly interfaces: pulumi.Output<DomainNic[]>;
 
   constructor(name: string, args: DomainArgs, opts?: pulumi.CustomResourceOptions) {
     refuseImport("Domain", name, opts);
-    super(...resourceArgs("Domain", name, withOutputs(args, ["uuid", "domainId", "state", "pendingRestart", "liveMemoryMiB"]), opts));
+    super(...resourceArgs("Domain", name, withOutputs(args, ["uuid", "domainId", "state", "pendingRestart", "liveMemoryMiB", "interfaces"]), opts));
   }
 }
 

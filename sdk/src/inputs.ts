@@ -42,7 +42,7 @@ export interface VolumeArgs {
 }
 
 /**
- * The arguments of a Domain resource. A libvirt/QEMU virtual machine (domain). Outputs: `uuid`, `domainId` (libvirt's runtime id), `state`, `pendingRestart` (the persistent config differs from the running domain).
+ * The arguments of a Domain resource. A libvirt/QEMU virtual machine (domain). Outputs: `uuid`, `domainId` (libvirt's runtime id), `state`, `pendingRestart` (the persistent config differs from the running domain), `interfaces` (`[{ mac, name, addresses }]` for each NIC of `networks`: the MAC kept for the life of the domain, the guest's name for it from the agent, and its addresses `[{ address, prefixLength, family, source: "agent" | "lease" }]`; loopback and link-local left out).
  */
 export interface DomainArgs {
   /**
@@ -132,6 +132,10 @@ export interface DomainArgs {
    * When set, create and start wait up to this many seconds until the QEMU guest agent answers guest-ping, so GuestExec and other resources can depend on the domain. Needs guestAgent and a guest that runs qemu-ga.
    */
   waitForAgentSeconds?: pulumi.Input<number>;
+  /**
+   * When set, create and start wait up to this many seconds until every NIC on a libvirt `network` has an IP address (from the guest agent or the network's DHCP leases), so the `interfaces` output carries it. Fails naming the NICs without one. The addresses are outputs: they may change without any drift.
+   */
+  waitForAddressSeconds?: pulumi.Input<number>;
   /**
    * q35 only: PCIe root ports kept free for hot-plugged PCI devices (virtio Disks), 0-32. Default 8. Preview counts the free ones before it promises a live virtio attach; a change applies at the next boot.
    */

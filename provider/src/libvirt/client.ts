@@ -55,6 +55,15 @@ export interface ClientOptions {
   reconnectGraceMs?: number;
 }
 
+/** One guest interface as DOMAIN_INTERFACE_ADDRESSES reports it (from the agent or the network's leases). */
+export interface DomainInterfaceAddresses {
+  /** The guest's name for it (agent) or the host tap (leases). */
+  name: string;
+  /** Lowercase MAC, when known. */
+  mac: string | null;
+  addrs: { type: number; addr: string; prefix: number }[];
+}
+
 export const DEFAULT_KEEPALIVE_INTERVAL_MS = 5_000;
 export const DEFAULT_KEEPALIVE_COUNT = 3;
 
@@ -441,7 +450,6 @@ export class LibvirtClient {
     await this.call(RemoteProc.DomainUpdateDeviceFlags, xdr().put(writeDomain, dom).string(xml).uint(flags).bytes());
   }
 
-  /** Asks for the unplug and returns at once; completion arrives as a device-removed event. */
   /**
    * The application element kept in the domain's <metadata> under namespace `uri`, or null when there is none.
    * `flags`: Affect.Live or Affect.Config (Current for a stopped domain's config).
@@ -470,6 +478,20 @@ export class LibvirtClient {
     await this.call(RemoteProc.DomainSetMetadata, payload);
   }
 
+  /**
+   * The guest's interfaces and addresses from one source (InterfaceAddressSource): the guest agent, or the DHCP
+   * leases of the libvirt networks the domain's NICs are on.
+   */
+  async domainInterfaceAddresses(dom: DomainRef, source: number): Promise<DomainInterfaceAddresses[]> {
+    const r = await this.call(RemoteProc.DomainInterfaceAddresses, xdr().put(writeDomain, dom).uint(source).uint(0).bytes());
+    return r.array((i) => ({
+      name: i.string(),
+      mac: i.optional((m) => m.string())?.toLowerCase() ?? null,
+      addrs: i.array((a) => ({ type: a.int(), addr: a.string(), prefix: a.uint() })),
+    }));
+  }
+
+  /** Asks for the unplug and returns at once; completion arrives as a device-removed event. */
   async detachDeviceAlias(dom: DomainRef, alias: string, flags: number): Promise<void> {
     await this.call(RemoteProc.DomainDetachDeviceAlias, xdr().put(writeDomain, dom).string(alias).uint(flags).bytes());
   }

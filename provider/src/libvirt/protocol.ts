@@ -52,6 +52,7 @@ export const RemoteProc = {
   DomainEventCallbackLifecycle: 318,
   DomainEventCallbackDeviceRemoved: 333,
   DomainDefineXmlFlags: 350,
+  DomainInterfaceAddresses: 353,
   DomainEventCallbackDeviceAdded: 354,
   DomainEventCallbackDeviceRemovalFailed: 367,
   DomainDetachDeviceAlias: 392,
@@ -165,6 +166,19 @@ export const LifecycleEvent = {
   Shutdown: 6,
   PmSuspended: 7,
   Crashed: 8,
+} as const;
+
+/** virDomainInterfaceAddressesSource: where DOMAIN_INTERFACE_ADDRESSES looks. */
+export const InterfaceAddressSource = {
+  Lease: 0,
+  Agent: 1,
+  Arp: 2,
+} as const;
+
+/** virIPAddrType. */
+export const IpAddrType = {
+  Ipv4: 0,
+  Ipv6: 1,
 } as const;
 
 export const BlockResizeFlags = { Bytes: 1 } as const;

@@ -83,6 +83,7 @@ function domainField(field: string, olds: Values, news: Values, s: Situation): C
     case "shutdownTimeoutSeconds":
     case "restart":
     case "waitForAgentSeconds":
+    case "waitForAddressSeconds":
     case "adopt":
     case "uri":
       return live(field, "no change to the machine itself");

@@ -25,6 +25,7 @@ import { stopDomain } from "./domain-state";
 import { withDomainLock } from "./locks";
 import { defaultUri } from "../libvirt/pool";
 import { isLibvirtDefaultBoot } from "../vocab/boot-order";
+import { guestNetworkView, waitForAddresses, type InterfaceAddress } from "./addresses";
 
 const KIND: ResourceKind = "Domain";
 
@@ -37,6 +38,15 @@ export interface DomainOutputs extends DomainInputs {
   pendingRestart: boolean;
   /** What the balloon reports now; differs from memoryMiB until a guest driver gives the memory back. */
   liveMemoryMiB: number | null;
+  /** The Domain's own NICs (`networks`), in order: MAC, the guest's name for it, its addresses. */
+  interfaces: DomainNic[];
+}
+
+export interface DomainNic {
+  mac: string;
+  /** The guest's interface name (eth0 …) as the agent reports it; null without an agent answer. */
+  name: string | null;
+  addresses: InterfaceAddress[];
 }
 
 const MIB = 1024;
@@ -140,10 +150,33 @@ function configDiffersFromLive(live: ParsedDomain, config: ParsedDomain): boolea
 /** The read value under an input the inputs give; left out where they leave it out. */
 const kept = <T>(input: T | undefined, value: T): T | undefined => (input === undefined ? undefined : value);
 
+/** The Domain's own NICs with what the guest and the networks' leases say about them (nothing while stopped). */
+async function domainNics(client: LibvirtClient, view: DomainView): Promise<DomainNic[]> {
+  const nics = (view.live ?? view.config).interfaces.filter((n) => isDomainNic(n.alias) && n.mac !== null);
+  if (nics.length === 0) return [];
+  const guest = view.live ? await guestNetworkView(client, view.dom) : null;
+  return nics.map((n) => {
+    const mac = n.mac!.toLowerCase();
+    return { mac, name: guest?.guestNames.get(mac) ?? null, addresses: guest?.addresses.get(mac) ?? [] };
+  });
+}
+
+/** The MACs of the NICs on a libvirt network: the ones `waitForAddressSeconds` waits for. */
+function networkNicMacs(view: DomainView): string[] {
+  return (view.live ?? view.config).interfaces.filter((n) => isDomainNic(n.alias) && n.type === "network" && n.mac !== null).map((n) => n.mac!);
+}
+
+/** Waits for the guest's addresses when the inputs ask for it and the domain runs. */
+async function awaitAddresses(client: LibvirtClient, dom: DomainRef, inputs: DomainInputs): Promise<void> {
+  if (!inputs.waitForAddressSeconds || dom.id === -1) return;
+  const macs = networkNicMacs(await freshView(client, dom));
+  if (macs.length > 0) await waitForAddresses(client, dom, macs, inputs.waitForAddressSeconds);
+}
+
 /** The outputs, from a view of the domain (fresh after a change; shared with its devices' reads in a refresh). */
-async function observe(view: DomainView, recorded: DomainInputs): Promise<DomainOutputs> {
+async function observe(client: LibvirtClient, view: DomainView, recorded: DomainInputs): Promise<DomainOutputs> {
   const { dom: fresh, config, live, running } = view;
-  const { autostart, state } = await view.lifecycle();
+  const [{ autostart, state }, interfaces] = await Promise.all([view.lifecycle(), domainNics(client, view)]);
   return {
     ...recorded,
     // Read back under the input names, so refresh + diff shows changes made behind Pulumi's back.
@@ -160,6 +193,7 @@ async function observe(view: DomainView, recorded: DomainInputs): Promise<Domain
     state,
     pendingRestart: live !== null && configDiffersFromLive(live, config),
     liveMemoryMiB: live ? Math.round((live.memoryKiB ?? 0) / MIB) : null,
+    interfaces,
   };
 }
 
@@ -250,10 +284,10 @@ function readGraphics(config: ParsedDomain, input: DomainGraphicsInputs | undefi
 }
 
 /** An existing domain as if this stack had recorded it: the "olds" an adoption is diffed against. */
-async function adoptedOlds(view: DomainView, inputs: DomainInputs): Promise<DomainOutputs> {
+async function adoptedOlds(client: LibvirtClient, view: DomainView, inputs: DomainInputs): Promise<DomainOutputs> {
   const { config } = view;
   const machine = inputs.machine !== undefined && sameMachine(config.machine ?? undefined, inputs.machine) ? inputs.machine : orUndefined(config.machine);
-  const outs = await observe(view, {
+  const outs = await observe(client, view, {
     // uri, restart, timeouts, adopt, hotplugSlots: how this stack handles the domain, not part of it.
     ...inputs,
     machine,
@@ -276,8 +310,8 @@ async function adoptedOlds(view: DomainView, inputs: DomainInputs): Promise<Doma
 }
 
 /** What taking over `view` would change; a change that needs a new domain cannot be adopted. */
-async function adoptionChanges(view: DomainView, inputs: DomainInputs): Promise<{ olds: DomainOutputs; changes: Classified[] }> {
-  const olds = await adoptedOlds(view, inputs);
+async function adoptionChanges(client: LibvirtClient, view: DomainView, inputs: DomainInputs): Promise<{ olds: DomainOutputs; changes: Classified[] }> {
+  const olds = await adoptedOlds(client, view, inputs);
   const changes = classifyDomainChanges(olds, inputs);
   const replaces = changes.filter((c) => c.class === "replace");
   if (replaces.length > 0) {
@@ -329,7 +363,8 @@ async function applyChanges(client: LibvirtClient, uuid: string, olds: DomainOut
     return { dom, started: start };
   });
   if (started && news.waitForAgentSeconds) await waitForAgent(client, dom, news.waitForAgentSeconds);
-  return observe(await freshView(client, dom), { ...news, type, machine: news.machine ?? olds.machine, arch: news.arch ?? olds.arch });
+  if (started) await awaitAddresses(client, dom, news);
+  return observe(client, await freshView(client, dom), { ...news, type, machine: news.machine ?? olds.machine, arch: news.arch ?? olds.arch });
 }
 
 /**
@@ -381,7 +416,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
       }
       // Taken over as it is: what differs from the inputs is applied exactly as an update would.
       forgetSharedViews();
-      const { olds } = await adoptionChanges(await freshView(client, existing), inputs);
+      const { olds } = await adoptionChanges(client, await freshView(client, existing), inputs);
       const outs = await applyChanges(client, uuidToString(existing.uuid), olds, inputs);
       return { id: outs.uuid, outs };
     }
@@ -397,7 +432,8 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
         if (inputs.running && inputs.persistent !== false) dom = await client.startDomain(dom);
         // So GuestExec and anything else that needs the guest can depend on this resource.
         if (inputs.running && inputs.waitForAgentSeconds) await waitForAgent(client, dom, inputs.waitForAgentSeconds);
-        const outs = await observe(await freshView(client, dom), { ...inputs, type, machine: inputs.machine ?? "pc", arch: inputs.arch ?? "x86_64" });
+        if (inputs.running) await awaitAddresses(client, dom, inputs);
+        const outs = await observe(client, await freshView(client, dom), { ...inputs, type, machine: inputs.machine ?? "pc", arch: inputs.arch ?? "x86_64" });
         return { id: outs.uuid, outs };
       } catch (error) {
         // Leave nothing half-made behind: the next up must not find an unrecorded domain of the same name.
@@ -411,7 +447,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
     const client = await clientFor(props.uri);
     const view = await viewDomainForRead(client, id);
     if (!view) return { id: "", props };
-    return { id, props: await observe(view, props) };
+    return { id, props: await observe(client, view, props) };
   },
 
   async update(id, olds, news) {
@@ -446,7 +482,7 @@ export const domain: ResourceHandlers<DomainInputs, DomainOutputs> = {
     if (!inputs.adopt) return `${subject}: a domain of this name already exists; up will fail unless the Domain sets adopt: true`;
     const view = await viewDomainForRead(client, uuidToString(existing.uuid), { prefetch: false });
     if (!view) return define;
-    const { changes } = await adoptionChanges(view, inputs);
+    const { changes } = await adoptionChanges(client, view, inputs);
     if (changes.length === 0) return `${subject}: adopt existing domain (no restart)`;
     return `${subject}: adopt existing domain; ${changes.map((c) => `${c.field} → ${c.class} (${c.reason})`).join("; ")}`;
   },
