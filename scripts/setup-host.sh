@@ -9,7 +9,8 @@
 #    tools are installed if missing, and the domain type is detected.
 #  * No libvirt on this machine at all, or a daemon that is ours (marker file below): install packages, create
 #    the users and groups the QEMU driver needs, write the qemu.conf settings this sandbox needs, start
-#    `libvirtd -d`, and make sure the `default` directory pool exists and is active.
+#    `libvirtd -d` inside a network namespace of its own (below), and make sure the `default` directory pool
+#    exists and is active.
 #  * libvirt installed but not answering (its daemon stopped, or modular daemons such as virtqemud not
 #    running), and not ours: refuse and change nothing, since the sandbox settings in the system-wide qemu.conf
 #    (user = "root", security_driver = "none", dynamic_ownership = 0, cgroup_controllers = []) weaken every
@@ -19,6 +20,12 @@
 #
 # For tests of this script, SETUP_HOST_STATE_DIR, SETUP_HOST_SOCK, SETUP_HOST_QEMU_CONF, SETUP_HOST_LOG,
 # SETUP_HOST_PIDFILE and SETUP_HOST_LIBVIRTD (the command that starts the daemon) replace the system paths.
+#
+# Our daemon runs inside the network namespace pulumi-libvirt-live ($NETNS), so the bridges, taps, dnsmasq and
+# firewall rules of the networks tests create, and every guest's traffic, stay out of the host's namespace. Its
+# unix socket is a file and serves clients in any namespace; its TCP and TLS listeners on 127.0.0.1 are the
+# namespace's loopback (clients of those run under `ip netns exec`). The name is written to
+# /var/lib/pulumi-libvirt-live/netns, which is absent when the daemon is someone else's.
 #
 # Output: /var/lib/pulumi-libvirt-live/domain-type holds "kvm" or "qemu" (the domain type tests should use),
 # and the same word is printed as the last line.
@@ -39,6 +46,8 @@ STATE_DIR=${SETUP_HOST_STATE_DIR:-/var/lib/pulumi-libvirt-live}
 # Present <=> this script configured and started the libvirt daemon on this machine.
 OURS_MARKER="$STATE_DIR/libvirtd-started-by-setup-host"
 DOMAIN_TYPE_FILE="$STATE_DIR/domain-type"
+NETNS=pulumi-libvirt-live
+NETNS_FILE="$STATE_DIR/netns"
 URI=qemu:///system
 SOCK=${SETUP_HOST_SOCK:-/var/run/libvirt/libvirt-sock}
 QEMU_CONF=${SETUP_HOST_QEMU_CONF:-/etc/libvirt/qemu.conf}
@@ -62,7 +71,10 @@ libvirtd_args() {
 }
 
 ALL_PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
-  qemu-guest-agent libxml2-utils openssh-server openssh-client openssl)
+  qemu-guest-agent libxml2-utils openssh-server openssh-client openssl
+  # libvirt's network driver: dnsmasq serves DHCP/DNS on its networks; 9.0 needs a firewall backend binary even
+  # for isolated networks (its rules land in our daemon's namespace only).
+  dnsmasq-base iptables)
 # With someone else's daemon we only need the tools that talk to it (virsh, qemu-img, xmllint, ssh/sshd).
 CLIENT_PACKAGES=(libvirt-clients qemu-utils libxml2-utils openssh-server openssh-client)
 
@@ -267,11 +279,22 @@ CONF
   echo "$changed"
 }
 
-# True when our running daemon was started with the arguments this script uses now.
+# True when our running daemon was started with the arguments this script uses now, inside our namespace.
 libvirtd_has_our_args() {
   local pid
   pid=$(libvirtd_pid) || return 1
-  [ "$(tr '\0' ' ' <"/proc/$pid/cmdline")" = "libvirtd $(libvirtd_args) " ]
+  [ "$(tr '\0' ' ' <"/proc/$pid/cmdline")" = "libvirtd $(libvirtd_args) " ] || return 1
+  # `ip netns identify` names every namespace file bound to the pid's namespace; ours must be among them.
+  ip netns identify "$pid" 2>/dev/null | grep -qx -- "$NETNS"
+}
+
+# The daemon's network namespace, with its loopback up (its TCP/TLS listeners bind 127.0.0.1 there).
+ensure_netns() {
+  if [ ! -e "/run/netns/$NETNS" ]; then
+    ip netns add "$NETNS"
+    log "netns: created $NETNS"
+  fi
+  ip -n "$NETNS" link set lo up
 }
 
 libvirtd_pid() {
@@ -286,7 +309,7 @@ start_libvirtd() {
   log "libvirtd: starting (log: $LIBVIRTD_LOG)"
   # Errors and warnings to a file: with -d the daemon's stderr is gone, and a failed start must be explainable.
   # shellcheck disable=SC2046 # the arguments are words without spaces
-  LIBVIRT_LOG_OUTPUTS="3:file:$LIBVIRTD_LOG" "$LIBVIRTD" $(libvirtd_args) >>"$LIBVIRTD_LOG" 2>&1 ||
+  LIBVIRT_LOG_OUTPUTS="3:file:$LIBVIRTD_LOG" ip netns exec "$NETNS" "$LIBVIRTD" $(libvirtd_args) >>"$LIBVIRTD_LOG" 2>&1 ||
     { tail -n 20 "$LIBVIRTD_LOG" >&2; die "libvirtd -d failed"; }
   local deadline=$((SECONDS + START_TIMEOUT_S))
   until daemon_answers; do
@@ -297,13 +320,13 @@ start_libvirtd() {
     fi
     sleep 0.1
   done
-  log "libvirtd: up (pid $(libvirtd_pid || echo '?'))"
+  log "libvirtd: up in netns $NETNS (pid $(libvirtd_pid || echo '?'))"
 }
 
 stop_our_libvirtd() {
   local pid
   pid=$(libvirtd_pid) || return 0
-  log "libvirtd: stopping our daemon (pid $pid) to apply the new configuration (running domains survive)"
+  log "libvirtd: stopping our daemon (pid $pid) to apply the new configuration or namespace (running domains survive)"
   kill -TERM "$pid"
   local deadline=$((SECONDS + 15))
   while [ -d "/proc/$pid" ]; do
@@ -384,6 +407,7 @@ or, on a machine that is a sandbox of its own, opt in: PULUMI_LIBVIRT_LIVE_SANDB
 if daemon_answers && [ ! -e "$OURS_MARKER" ]; then
   log "a libvirt daemon not started by this script already answers on $URI: using it, changing nothing in its configuration"
   rm -f "$TLS_URI_FILE" # its TLS listener, if any, is not one whose certificates we know
+  rm -f "$NETNS_FILE"   # nor does it run in our namespace
   install_packages "${CLIENT_PACKAGES[@]}"
   virsh -c "$URI" pool-info "$POOL_NAME" >/dev/null 2>&1 ||
     log "WARNING: that daemon has no storage pool '$POOL_NAME' (the provider's default); pass pool explicitly or create one"
@@ -404,6 +428,7 @@ else
   # Runtime and state dirs libvirtd expects (no systemd-tmpfiles here). /run/sshd: sshd's privilege separation
   # dir, needed by tests that start their own sshd on loopback.
   mkdir -p /var/log/libvirt /var/lib/libvirt/qemu /var/cache/libvirt /run/libvirt /run/sshd
+  ensure_netns
   conf_changed=$(ensure_qemu_conf)
   if [ -e "$SYSTEM_LIBVIRTD_CONF" ]; then
     log "tls: $SYSTEM_LIBVIRTD_CONF exists; keeping it, so no loopback TLS listener (the TLS tests will skip)"
@@ -416,7 +441,7 @@ else
       stop_our_libvirtd
       start_libvirtd
     else
-      log "libvirtd: ours, already running (pid $(libvirtd_pid || echo '?'))"
+      log "libvirtd: ours, already running in netns $NETNS (pid $(libvirtd_pid || echo '?'))"
     fi
   else
     if pid=$(libvirtd_pid); then
@@ -432,6 +457,7 @@ else
     fi
   fi
   ensure_default_pool
+  [ "$(cat "$NETNS_FILE" 2>/dev/null || true)" = "$NETNS" ] || printf '%s\n' "$NETNS" >"$NETNS_FILE"
   if [ -e "$SYSTEM_LIBVIRTD_CONF" ]; then
     rm -f "$TLS_URI_FILE"
   else

@@ -2,12 +2,14 @@
 // script's own: it must refuse and leave the host exactly as it was (the sandbox settings in the system-wide
 // qemu.conf weaken every VM there), naming the settings and the opt-in. Run against scratch paths (a copy of
 // qemu.conf, a socket path nobody listens on, a state dir and a "daemon" command of its own), never against
-// the real daemon, which other tests use.
+// the real daemon, which other tests use. The last suite only looks at the real daemon: which namespace it runs in.
 import { strict as assert } from "node:assert";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { libvirtdIsOurs, libvirtdNetns, libvirtdPid } from "../support/libvirtd";
+import { skipMissing } from "../support/skip";
 
 const REPO = path.resolve(__dirname, "../../..");
 const SCRIPT = path.join(REPO, "scripts/setup-host.sh");
@@ -78,3 +80,21 @@ describe("scripts/setup-host.sh with libvirt installed but not answering", funct
     assert.match(r.stderr, /did not answer/);
   });
 });
+
+describe("scripts/setup-host.sh's own daemon", () => {
+  it("runs in a network namespace of its own, named in the state dir, while its socket serves this namespace", function () {
+    const netns = libvirtdNetns();
+    const pid = libvirtdPid();
+    if (netns === null || pid === null || !libvirtdIsOurs()) {
+      skipMissing(this, "a libvirtd started by scripts/setup-host.sh (someone else's daemon runs in whatever namespace it has)");
+    }
+    assert.notEqual(fs.readlinkSync(`/proc/${pid}/ns/net`), fs.readlinkSync("/proc/self/ns/net"), "libvirtd shares the host's network namespace");
+    assert.equal(fs.readlinkSync(`/proc/${pid}/ns/net`), readNetnsId(netns), `libvirtd is not in the namespace ${netns} that the state dir names`);
+    assert.match(execFileSync("virsh", ["-c", "qemu:///system", "version"], { encoding: "utf8" }), /Running hypervisor/);
+  });
+});
+
+/** The namespace id (net:[N]) of a named namespace, as a process inside it sees its own. */
+function readNetnsId(netns: string): string {
+  return execFileSync("ip", ["netns", "exec", netns, "readlink", "/proc/self/ns/net"], { encoding: "utf8" }).trim();
+}

@@ -1,16 +1,21 @@
 // qemu+tls:// against libvirtd's own TLS listener on loopback, which scripts/setup-host.sh configures with a test
 // CA, a server certificate for localhost/127.0.0.1 and a client certificate (the URI it wrote names them). Where
 // setup-host did not start the daemon (someone else's libvirtd), there is no such listener and these tests skip.
+// That daemon listens inside its own network namespace, so the client runs there (test/support/in-netns.ts).
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { DialError } from "../../provider/src/wire/transport";
-import { DomainState, LibvirtClient } from "../../provider/src/libvirt";
-import { assertReadsWhatVirshReads, bareDomainXml, removeDomain, uniqueName, virsh } from "../support/host";
-import { resourceRoundTrip } from "../support/remote";
+import { DomainState } from "../../provider/src/libvirt";
+import { bareDomainXml, removeDomain, uniqueName, virsh } from "../support/host";
+import { inDaemonNetns } from "../support/in-netns";
+import type { answersInFlight, ConnectOutcome } from "../support/remote";
 import { skipMissing } from "../support/skip";
+
+const HOST = require.resolve("../support/host");
+const REMOTE = require.resolve("../support/remote");
+const connectOutcome = (uri: string) => inDaemonNetns<ConnectOutcome>(REMOTE, "connectOutcome", uri);
 
 const TLS_URI_FILE = "/var/lib/pulumi-libvirt-live/tls-uri";
 
@@ -57,7 +62,7 @@ describe("tls transport (qemu+tls) against libvirtd's loopback TLS listener", fu
   }
 
   it("speaks RPC over the TLS session and reads what virsh reads", async () => {
-    await assertReadsWhatVirshReads(uri, {}, name);
+    await inDaemonNetns(HOST, "assertReadsWhatVirshReads", uri, {}, name);
   });
 
   it("answers many calls in flight at once without waiting for the daemon's next keepalive", async () => {
@@ -67,17 +72,7 @@ describe("tls transport (qemu+tls) against libvirtd's loopback TLS listener", fu
     // (under 4.5 s; a healthy batch takes well under 1 s). Each call's own deadline is generous (20 s), and a
     // slow batch is tried once more on a new connection: a load spike does not repeat itself, the stall always
     // does. The answers are checked one by one.
-    const batch = async () => {
-      const client = await LibvirtClient.connect(uri, { callTimeoutMs: 20_000 });
-      try {
-        const connected = Date.now();
-        const dom = await client.lookupDomain(name);
-        const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 ? client.domainState(dom) : client.libVersion())));
-        return { elapsed: Date.now() - connected, answers, version: await client.libVersion() };
-      } finally {
-        await client.close();
-      }
-    };
+    const batch = () => inDaemonNetns<Awaited<ReturnType<typeof answersInFlight>>>(REMOTE, "answersInFlight", uri, name, 200);
     let run = await batch();
     if (run.elapsed >= 4_500) run = await batch();
     assert.ok(run.elapsed < 4_500, `200 calls took ${run.elapsed} ms after the connection, twice: a stall until the daemon's keepalive ping`);
@@ -91,7 +86,7 @@ describe("tls transport (qemu+tls) against libvirtd's loopback TLS listener", fu
   });
 
   it("creates, changes and deletes resources through a qemu+tls:// uri (Volume grown, Cdrom media swapped)", async () => {
-    await resourceRoundTrip(uri, name, dir);
+    await inDaemonNetns(REMOTE, "resourceRoundTrip", uri, name, dir);
   });
 
   describe("refusals", () => {
@@ -103,39 +98,32 @@ describe("tls transport (qemu+tls) against libvirtd's loopback TLS listener", fu
 
     it("refuses a server whose certificate our CA did not sign; no_verify=1 skips only that check", async () => {
       const wrongCa = mixedPki("wrong-ca", { ca: stranger, client: pki });
-      await assert.rejects(LibvirtClient.connect(withPki(wrongCa)), (e: unknown) => {
-        assert.ok(e instanceof DialError);
-        // Our side refused the server: Node's verification error, not the daemon turning us away.
-        assert.match(e.message, /^cannot connect to libvirt at tls:localhost:\d+: unable to verify the first certificate$/);
-        assert.equal((e.cause as NodeJS.ErrnoException | undefined)?.code, "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
-        return true;
-      });
-      const client = await LibvirtClient.connect(withPki(wrongCa, "&no_verify=1"));
-      await client.close();
+      const refused = await connectOutcome(withPki(wrongCa));
+      assert.ok(!refused.connected && refused.dialError, JSON.stringify(refused));
+      // Our side refused the server: Node's verification error, not the daemon turning us away.
+      assert.match(refused.message, /^cannot connect to libvirt at tls:localhost:\d+: unable to verify the first certificate$/);
+      assert.equal(refused.causeCode, "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+      assert.deepEqual(await connectOutcome(withPki(wrongCa, "&no_verify=1")), { connected: true });
     });
 
     it("is turned away, with a message saying so, when the daemon does not accept our client certificate", async () => {
       const wrongClient = mixedPki("wrong-client", { ca: pki, client: stranger });
-      await assert.rejects(LibvirtClient.connect(withPki(wrongClient)), (e: unknown) => {
-        assert.ok(e instanceof DialError, String(e));
-        // The handshake passed on our side (we trust the daemon's CA); libvirtd then closed instead of its verdict byte.
-        assert.match(
-          e.message,
-          /^cannot connect to libvirt at tls:localhost:\d+: the server (closed the connection after the TLS handshake: it refused our certificate or address|refused our certificate or address \(verdict byte \d+\))$/,
-        );
-        return true;
-      });
+      const refused = await connectOutcome(withPki(wrongClient));
+      assert.ok(!refused.connected && refused.dialError, JSON.stringify(refused));
+      // The handshake passed on our side (we trust the daemon's CA); libvirtd then closed instead of its verdict byte.
+      assert.match(
+        refused.message,
+        /^cannot connect to libvirt at tls:localhost:\d+: the server (closed the connection after the TLS handshake: it refused our certificate or address|refused our certificate or address \(verdict byte \d+\))$/,
+      );
     });
 
     it("names the missing file and the pkipath fix when the client certificate is absent", async () => {
       const empty = path.join(dir, "empty");
       fs.mkdirSync(empty, { recursive: true });
-      await assert.rejects(LibvirtClient.connect(withPki(empty)), (e: unknown) => {
-        assert.ok(e instanceof DialError);
-        assert.match(e.message, new RegExp(`${empty}/cacert\\.pem`));
-        assert.match(e.message, /pkipath=DIR/);
-        return true;
-      });
+      const refused = await connectOutcome(withPki(empty));
+      assert.ok(!refused.connected && refused.dialError, JSON.stringify(refused));
+      assert.match(refused.message, new RegExp(`${empty}/cacert\\.pem`));
+      assert.match(refused.message, /pkipath=DIR/);
     });
   });
 });

@@ -1,5 +1,5 @@
 // Restarting the host's libvirtd the way scripts/setup-host.sh starts it (same program, same arguments, same
-// log), for tests of a daemon restart in the middle of work. Running domains survive (QEMU is not libvirtd's
+// log, inside the same network namespace), for tests of a daemon restart in the middle of work. Running domains survive (QEMU is not libvirtd's
 // child). Other suites share this daemon: keep restarts few, and always leave it running (ensureLibvirtd).
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -7,6 +7,21 @@ import * as fs from "node:fs";
 const PIDFILE = process.env.SETUP_HOST_PIDFILE ?? "/run/libvirtd.pid";
 const LOG = process.env.SETUP_HOST_LOG ?? "/var/log/libvirt/libvirtd.log";
 const STATE_DIR = process.env.SETUP_HOST_STATE_DIR ?? "/var/lib/pulumi-libvirt-live";
+
+/** The network namespace setup-host.sh runs its daemon in; null when the daemon is not the script's. */
+export function libvirtdNetns(): string | null {
+  try {
+    return fs.readFileSync(`${STATE_DIR}/netns`, "utf8").trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** The namespace names `ip netns identify` gives for a process (empty when it is in none with a name). */
+function netnsOf(pid: number): string[] {
+  const out = spawnSync("ip", ["netns", "identify", String(pid)], { encoding: "utf8" });
+  return out.status === 0 ? out.stdout.split("\n").filter((n) => n !== "") : [];
+}
 
 /** setup-host.sh's libvirtd_args. */
 function setupHostArgs(): string[] {
@@ -23,17 +38,20 @@ export function libvirtdPid(): number | null {
   }
 }
 
-/** The argv the running daemon was started with, else the setup script's. */
+/** The argv the running daemon was started with (in its namespace, as `ip netns exec` runs it), else the setup script's. */
 function commandLine(pid: number | null): string[] {
   if (pid !== null) {
     try {
       const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
-      if (argv.length > 0) return argv;
+      const netns = libvirtdNetns();
+      const inNetns = netns !== null && netnsOf(pid).includes(netns);
+      if (argv.length > 0) return inNetns ? ["ip", "netns", "exec", netns, ...argv] : argv;
     } catch {
       // gone meanwhile
     }
   }
-  return ["libvirtd", ...setupHostArgs()];
+  const netns = libvirtdNetns();
+  return [...(netns ? ["ip", "netns", "exec", netns] : []), "libvirtd", ...setupHostArgs()];
 }
 
 /** True when the daemon was started by scripts/setup-host.sh (a host's own daemon is never restarted). */
