@@ -26,6 +26,9 @@ export interface TestNetwork {
 // Slot N (1..510) is the /24 198.18.N.0 for N <= 255, else 198.19.(N-256).0: 198.18.1.0 to 198.19.254.0.
 const FIRST_SLOT = 1;
 const LAST_SLOT = 510;
+// 198.19.100.0-198.19.127.0 are left to stacks whose program names its subnet (the quickstart's test, the network
+// e2e stack): a network this file makes could otherwise take one just before they do.
+const FIXED_SUBNET_SLOTS = { first: 256 + 100, last: 256 + 127 };
 const ATTEMPTS = 12;
 
 function ipToInt(ip: string): number {
@@ -81,6 +84,7 @@ function freeSlots(): number[] {
   const used = rangesInUse();
   const free: number[] = [];
   for (let slot = FIRST_SLOT; slot <= LAST_SLOT; slot++) {
+    if (slot >= FIXED_SUBNET_SLOTS.first && slot <= FIXED_SUBNET_SLOTS.last) continue;
     const [first, last] = [slotBase(slot), slotBase(slot) + 255];
     if (!used.some(([a, b]) => a <= last && first <= b)) free.push(slot);
   }
