@@ -4,7 +4,8 @@
 # Output: a directory holding
 #   vmlinux     uncompressed ELF kernel (QEMU boots it via PVH: <kernel>, no bootloader)
 #   initrd.gz   gzip newc cpio: busybox, the drivers below + their dependencies, qemu-ga + its libraries,
-#               /init (scripts/guest/init) and /sbin/shutdown (scripts/guest/shutdown)
+#               /init (scripts/guest/init), /sbin/shutdown (scripts/guest/shutdown) and udhcpc's event script
+#               /usr/share/udhcpc/default.script (scripts/guest/udhcpc.script)
 #   manifest.txt  what went in
 # Boot with cmdline "console=ttyS0 quiet panic=-1" and a virtio-serial channel named
 # org.qemu.guest_agent.0. See DESIGN.md section 6.
@@ -18,7 +19,7 @@
 #
 # Cache: $GUEST_CACHE_DIR (default /var/cache/pulumi-libvirt-live/guest)/<key>/ where <key> is
 #   <kernel ABI>_<kernel pkg version>__bb-<busybox-static version>__qga-<qemu-guest-agent version>__ej-<eject version>__<hash>
-# and <hash> = sha256 (first 12 hex) of scripts/guest/init, scripts/guest/shutdown, this script, and the
+# and <hash> = sha256 (first 12 hex) of scripts/guest/{init,shutdown,udhcpc.script}, this script, and the
 # qemu-ga binary + libraries. A directory is only ever created complete (built aside, then renamed).
 # The kernel part (vmlinux + module closure, from the 70 MB kernel .deb) is cached separately in
 # .kernel/<kernel ABI>_<version>__<hash of module list> so init-only changes rebuild in a few seconds;
@@ -48,6 +49,12 @@ QGA=/usr/sbin/qemu-ga
 # load time (not hard deps in modules.dep), so they go first.
 MODULES=(crct10dif_generic crc64_rocksoft_generic virtio_pci virtio_console virtio_blk virtio_scsi
 	sd_mod sr_mod xhci_pci usb_storage uas isofs virtio_balloon)
+# NIC drivers for the models the provider offers (virtio, e1000, e1000e, rtl8139: 8139cp drives QEMU's rtl8139
+# when its C+ mode is on, 8139too otherwise) and af_packet, which udhcpc's raw sockets need (built into
+# Debian's 6.1 kernel; listed so a kernel with it as a module still works). /init loads these from
+# /etc/modules.net once the agent runs, not at boot, so the agent answers as soon as before.
+NET_MODULES=(af_packet virtio_net e1000 e1000e 8139cp 8139too)
+MODULES+=("${NET_MODULES[@]}")
 
 T0=$(date +%s.%N)
 log() { [ "${GUEST_QUIET:-0}" = 1 ] || printf 'build-guest: %s\n' "$*" >&2; }
@@ -89,7 +96,7 @@ mapfile -t QGA_REAL < <(xargs readlink -f <<< "$QGA_FILES")
 CONTENT_HASH=$({
 	printf '%s\n' "${MODULES[@]}"
 	# Digests only: the key must not depend on where the repo is checked out.
-	sha256sum "$GUEST_SRC/init" "$GUEST_SRC/shutdown" "$SELF" | awk '{ print $1 }'
+	sha256sum "$GUEST_SRC/init" "$GUEST_SRC/shutdown" "$GUEST_SRC/udhcpc.script" "$SELF" | awk '{ print $1 }'
 	sha256sum "${QGA_REAL[@]}" | awk '{ print $1 }'
 } | sha256sum | cut -c1-12)
 
@@ -345,6 +352,7 @@ done < <("$BB" --list-full)
 
 install -m 0755 "$GUEST_SRC/init" "$R/init"
 install -m 0755 "$GUEST_SRC/shutdown" "$R/sbin/shutdown"
+install -D -m 0755 "$GUEST_SRC/udhcpc.script" "$R/usr/share/udhcpc/default.script"
 
 # qemu-ga and its libraries at the paths ldd printed (lib -> usr/lib as on the host).
 for f in $QGA_FILES; do
@@ -364,7 +372,9 @@ mkdir -p "$R/usr/lib/modules"
 cp -a "$KPART/modules/$KREL" "$R/usr/lib/modules/"
 "$BB" depmod -b "$R" "$KREL"
 [ -s "$R/lib/modules/$KREL/modules.dep" ] || die "busybox depmod wrote no modules.dep"
-cp "$KPART/modules.load" "$R/etc/modules"
+# Boot drivers in /etc/modules, NIC drivers in /etc/modules.net (built-in ones are in neither).
+grep -vxF -f <(printf '%s\n' "${NET_MODULES[@]}") "$KPART/modules.load" > "$R/etc/modules" || true
+grep -xF -f <(printf '%s\n' "${NET_MODULES[@]}") "$KPART/modules.load" > "$R/etc/modules.net" || true
 log "$(wc -l < "$KPART/modules.included") modules: $(tr '\n' ' ' < "$KPART/modules.included")"
 
 mkdir -p "$WORK/out"
@@ -380,7 +390,8 @@ ln "$KPART/vmlinux" "$WORK/out/vmlinux" 2> /dev/null || cp "$KPART/vmlinux" "$WO
 	echo "busybox_static=$BB_VER"
 	echo "qemu_guest_agent=$QGA_VER"
 	echo "content_hash=$CONTENT_HASH"
-	echo "modules_loaded=$(tr '\n' ' ' < "$KPART/modules.load")"
+	echo "modules_loaded=$(tr '\n' ' ' < "$R/etc/modules")"
+	echo "modules_net=$(tr '\n' ' ' < "$R/etc/modules.net")"
 	echo "modules_included=$(tr '\n' ' ' < "$KPART/modules.included")"
 	echo "qga_files=$(tr '\n' ' ' <<< "$QGA_FILES")"
 	echo "eject=$EJ_VER"
