@@ -41,15 +41,20 @@ async function waitFor(what: string, ok: () => boolean, child: ChildProcess, tim
   }
 }
 
-/** `controllers: false` leaves out the virtio-scsi and USB controllers (the provider must add its own). */
-export async function startBareQemu(options: { tcpQmp?: boolean; memoryMiB?: number; controllers?: boolean } = {}): Promise<BareQemu> {
+/**
+ * `controllers: false` leaves out the virtio-scsi and USB controllers (the provider must add its own); `machine`
+ * "q35" boots a PCIe machine (default "pc"); `extraArgs` are appended as they are (e.g. pcie-root-ports).
+ */
+export async function startBareQemu(
+  options: { tcpQmp?: boolean; memoryMiB?: number; controllers?: boolean; machine?: "pc" | "q35"; extraArgs?: string[] } = {},
+): Promise<BareQemu> {
   const { kernel, initrd } = guestArtifacts();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lvt-qemu-"));
   const qmpPath = path.join(dir, "qmp.sock");
   const agentPath = path.join(dir, "qga.sock");
   const tcpPort = options.tcpQmp ? await freePort() : undefined;
   const args = [
-    "-machine", "pc,accel=tcg", "-m", String(options.memoryMiB ?? 256), "-smp", "1",
+    "-machine", `${options.machine ?? "pc"},accel=tcg`, "-m", String(options.memoryMiB ?? 256), "-smp", "1",
     "-nodefaults", "-display", "none", "-serial", `file:${path.join(dir, "console.log")}`,
     "-kernel", kernel, "-initrd", initrd, "-append", GUEST_CMDLINE,
     "-qmp", `unix:${qmpPath},server=on,wait=off`,
@@ -57,6 +62,7 @@ export async function startBareQemu(options: { tcpQmp?: boolean; memoryMiB?: num
     "-chardev", `socket,path=${agentPath},server=on,wait=off,id=qga0`,
     "-device", "virtio-serial", "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
     ...(options.controllers === false ? [] : ["-device", "virtio-scsi-pci,id=scsi0", "-device", "qemu-xhci,id=usb"]),
+    ...(options.extraArgs ?? []),
   ];
   const child = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";

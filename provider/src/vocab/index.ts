@@ -8,6 +8,7 @@ export * from "./disk-placement";
 export * from "./domain-xml";
 export * from "./qmp-names";
 export * from "./qmp";
+export * from "./qmp-net";
 export * from "./query-block";
 export * from "./qga";
 export * from "./volume-xml";
