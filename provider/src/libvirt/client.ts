@@ -15,12 +15,18 @@ import {
   Feature,
   MetadataType,
   MonitorCommandFlags,
+  NetworkXmlFlags,
   Program,
   QemuProc,
   RemoteProc,
 } from "./protocol";
 import {
+  DhcpLease,
   DomainRef,
+  NetworkRef,
+  readDhcpLease,
+  readNetwork,
+  writeNetwork,
   readDomain,
   readPool,
   readVol,
@@ -97,6 +103,8 @@ export class LibvirtClient {
   /** QMP event subscriptions of the current connection, by the callback id the daemon gave each. */
   private qemuEventListeners = new Map<number, (event: QemuMonitorEvent) => void>();
   private readonly callTimeoutMs: number;
+  /** Per connection: whether that daemon reads NETWORK_UPDATE's command and section in the declared order. */
+  private readonly networkUpdateOrder = new WeakMap<RpcConnection, boolean>();
   private readonly dialTimeoutMs: number;
   private readonly keepaliveIntervalMs: number;
   private readonly keepaliveCount: number;
@@ -564,6 +572,110 @@ export class LibvirtClient {
 
   async deleteVolume(vol: StorageVolRef, flags = 0): Promise<void> {
     await this.call(RemoteProc.StorageVolDelete, xdr().put(writeVol, vol).uint(flags).bytes());
+  }
+
+  // ---- networks -----------------------------------------------------------------------------------------
+
+  /** Every network, running or not (`flags`: virConnectListAllNetworksFlags filters, 0 for all). */
+  async listAllNetworks(flags = 0): Promise<NetworkRef[]> {
+    const r = await this.call(RemoteProc.ConnectListAllNetworks, xdr().int(1).uint(flags).bytes());
+    return r.array(readNetwork);
+  }
+
+  async lookupNetworkByName(name: string): Promise<NetworkRef> {
+    return readNetwork(await this.call(RemoteProc.NetworkLookupByName, xdr().string(name).bytes()));
+  }
+
+  async lookupNetworkByUuid(uuid: string): Promise<NetworkRef> {
+    return readNetwork(await this.call(RemoteProc.NetworkLookupByUuid, xdr().fixedOpaque(uuidFromString(uuid), UUID_BYTES).bytes()));
+  }
+
+  /** A network by name or UUID. */
+  lookupNetwork(nameOrUuid: string): Promise<NetworkRef> {
+    return UUID_PATTERN.test(nameOrUuid) ? this.lookupNetworkByUuid(nameOrUuid) : this.lookupNetworkByName(nameOrUuid);
+  }
+
+  /** Defines a persistent network, or replaces the persistent config of one with the same name and uuid. */
+  async defineNetwork(xml: string): Promise<NetworkRef> {
+    return readNetwork(await this.call(RemoteProc.NetworkDefineXml, xdr().string(xml).bytes()));
+  }
+
+  /** Starts a defined network (NETWORK_CREATE): its bridge, addresses and dnsmasq. */
+  async startNetwork(net: NetworkRef): Promise<void> {
+    await this.call(RemoteProc.NetworkCreate, xdr().put(writeNetwork, net).bytes());
+  }
+
+  async destroyNetwork(net: NetworkRef): Promise<void> {
+    await this.call(RemoteProc.NetworkDestroy, xdr().put(writeNetwork, net).bytes());
+  }
+
+  async undefineNetwork(net: NetworkRef): Promise<void> {
+    await this.call(RemoteProc.NetworkUndefine, xdr().put(writeNetwork, net).bytes());
+  }
+
+  /** The running network's XML, or the persistent config with `inactive`. */
+  async networkXml(net: NetworkRef, options: { inactive?: boolean } = {}): Promise<string> {
+    const flags = options.inactive ? NetworkXmlFlags.Inactive : 0;
+    return (await this.call(RemoteProc.NetworkGetXmlDesc, xdr().put(writeNetwork, net).uint(flags).bytes())).string();
+  }
+
+  async networkBridgeName(net: NetworkRef): Promise<string> {
+    return (await this.call(RemoteProc.NetworkGetBridgeName, xdr().put(writeNetwork, net).bytes())).string();
+  }
+
+  async networkAutostart(net: NetworkRef): Promise<boolean> {
+    return (await this.call(RemoteProc.NetworkGetAutostart, xdr().put(writeNetwork, net).bytes())).int() === 1;
+  }
+
+  async setNetworkAutostart(net: NetworkRef, autostart: boolean): Promise<void> {
+    await this.call(RemoteProc.NetworkSetAutostart, xdr().put(writeNetwork, net).int(autostart ? 1 : 0).bytes());
+  }
+
+  async isNetworkActive(net: NetworkRef): Promise<boolean> {
+    return (await this.call(RemoteProc.NetworkIsActive, xdr().put(writeNetwork, net).bytes())).int() === 1;
+  }
+
+  async isNetworkPersistent(net: NetworkRef): Promise<boolean> {
+    return (await this.call(RemoteProc.NetworkIsPersistent, xdr().put(writeNetwork, net).bytes())).int() === 1;
+  }
+
+  /**
+   * Changes one section of a network in place (virNetworkUpdate): `command` NetworkUpdateCommand, `section`
+   * NetworkUpdateSection, `parentIndex` the <ip> element to change (-1: the first that fits), `flags`
+   * NetworkUpdateFlags (live, config or both).
+   */
+  async updateNetwork(net: NetworkRef, command: number, section: number, parentIndex: number, xml: string, flags: number): Promise<void> {
+    // For years the wire carried the two in swapped order, client and daemon alike; a daemon that reads them as
+    // declared says so (feature 16), and an older one gets them swapped, as its own clients send them.
+    const declared = await this.networkUpdateInDeclaredOrder();
+    const [first, second] = declared ? [command, section] : [section, command];
+    const payload = xdr().put(writeNetwork, net).uint(first).uint(second).int(parentIndex).string(xml).uint(flags).bytes();
+    await this.call(RemoteProc.NetworkUpdate, payload);
+  }
+
+  private async networkUpdateInDeclaredOrder(): Promise<boolean> {
+    const connection = await this.ensureConnection();
+    let declared = this.networkUpdateOrder.get(connection);
+    if (declared === undefined) {
+      const payload = xdr().int(Feature.NetworkUpdateHasCorrectOrder).bytes();
+      declared = (await this.call(RemoteProc.ConnectSupportsFeature, payload)).int() === 1;
+      this.networkUpdateOrder.set(connection, declared);
+    }
+    return declared;
+  }
+
+  /** The network's DHCP leases (dnsmasq's), all of them or those of one MAC. */
+  async networkDhcpLeases(net: NetworkRef, mac?: string): Promise<DhcpLease[]> {
+    const payload = xdr()
+      .put(writeNetwork, net)
+      .optional(mac, (w, v) => w.string(v))
+      .int(1) // need_results
+      .uint(0)
+      .bytes();
+    const r = await this.call(RemoteProc.NetworkGetDhcpLeases, payload);
+    const leases = r.array(readDhcpLease);
+    r.uint(); // the count again
+    return leases;
   }
 }
 

@@ -16,6 +16,16 @@ export const RemoteProc = {
   DomainLookupByName: 23,
   DomainLookupByUuid: 24,
   DomainSetAutostart: 29,
+  NetworkCreate: 39,
+  NetworkDefineXml: 41,
+  NetworkDestroy: 42,
+  NetworkGetXmlDesc: 43,
+  NetworkGetAutostart: 44,
+  NetworkGetBridgeName: 45,
+  NetworkLookupByName: 46,
+  NetworkLookupByUuid: 47,
+  NetworkSetAutostart: 48,
+  NetworkUndefine: 49,
   ConnectSupportsFeature: 60,
   AuthList: 66,
   AuthPolkit: 70,
@@ -31,6 +41,8 @@ export const RemoteProc = {
   DomainCreateXml: 10,
   DomainIsActive: 150,
   DomainIsPersistent: 151,
+  NetworkIsActive: 152,
+  NetworkIsPersistent: 153,
   ConnectGetLibVersion: 157,
   DomainAttachDeviceFlags: 160,
   DomainDetachDeviceFlags: 161,
@@ -47,10 +59,13 @@ export const RemoteProc = {
   DomainSetMetadata: 264,
   DomainGetMetadata: 265,
   ConnectListAllDomains: 273,
+  ConnectListAllNetworks: 283,
+  NetworkUpdate: 291,
   ConnectDomainEventCallbackRegisterAny: 316,
   ConnectDomainEventCallbackDeregisterAny: 317,
   DomainEventCallbackLifecycle: 318,
   DomainEventCallbackDeviceRemoved: 333,
+  NetworkGetDhcpLeases: 341,
   DomainDefineXmlFlags: 350,
   DomainInterfaceAddresses: 353,
   DomainEventCallbackDeviceAdded: 354,
@@ -75,6 +90,8 @@ export const KeepaliveProc = {
 export const Feature = {
   ProgramKeepalive: 10,
   RemoteEventCallback: 14,
+  /** The daemon reads NETWORK_UPDATE's command and section in the order remote_protocol.x declares them. */
+  NetworkUpdateHasCorrectOrder: 16,
 } as const;
 
 export const AuthType = {
@@ -184,3 +201,18 @@ export const IpAddrType = {
 export const BlockResizeFlags = { Bytes: 1 } as const;
 export const StorageVolResizeFlags = { Allocate: 1, Delta: 2, Shrink: 4 } as const;
 export const MonitorCommandFlags = { Default: 0, Hmp: 1 } as const;
+
+/** virNetworkXMLFlags for NETWORK_GET_XML_DESC: the persistent config instead of the running network. */
+export const NetworkXmlFlags = { Inactive: 1 } as const;
+
+/** virNetworkUpdateCommand. */
+export const NetworkUpdateCommand = { Modify: 1, Delete: 2, AddLast: 3, AddFirst: 4 } as const;
+
+/** virNetworkUpdateSection: the parts of a network NETWORK_UPDATE changes in place. */
+export const NetworkUpdateSection = { IpDhcpHost: 4, IpDhcpRange: 5 } as const;
+
+/** virNetworkUpdateFlags: which copy of the network a NETWORK_UPDATE changes. */
+export const NetworkUpdateFlags = { AffectCurrent: 0, AffectLive: 1, AffectConfig: 2 } as const;
+
+/** virErrorNumber VIR_ERR_NO_NETWORK: no network of that name or uuid. */
+export const ERR_NO_NETWORK = 43;

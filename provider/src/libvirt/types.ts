@@ -15,6 +15,29 @@ export interface StoragePoolRef {
   uuid: Buffer;
 }
 
+/** remote_nonnull_network. */
+export interface NetworkRef {
+  name: string;
+  uuid: Buffer;
+}
+
+/** remote_network_dhcp_lease: one lease dnsmasq handed out on a libvirt network. */
+export interface DhcpLease {
+  /** The network's bridge. */
+  iface: string;
+  /** Seconds since the epoch when the lease ends. */
+  expiryTime: number;
+  /** virIPAddrType: 0 IPv4, 1 IPv6. */
+  type: number;
+  /** Lowercase MAC of the client (null for some DHCPv6 leases). */
+  mac: string | null;
+  iaid: string | null;
+  ipAddress: string;
+  prefix: number;
+  hostname: string | null;
+  clientId: string | null;
+}
+
 export interface StorageVolRef {
   pool: string;
   name: string;
@@ -47,6 +70,28 @@ export function writePool(w: XdrWriter, p: StoragePoolRef): void {
 
 export function readPool(r: XdrReader): StoragePoolRef {
   return { name: r.string(), uuid: r.fixedOpaque(UUID_BYTES) };
+}
+
+export function writeNetwork(w: XdrWriter, n: NetworkRef): void {
+  w.string(n.name).fixedOpaque(n.uuid, UUID_BYTES);
+}
+
+export function readNetwork(r: XdrReader): NetworkRef {
+  return { name: r.string(), uuid: r.fixedOpaque(UUID_BYTES) };
+}
+
+/** Field order as remote_protocol.x declares remote_network_dhcp_lease. */
+export function readDhcpLease(r: XdrReader): DhcpLease {
+  const iface = r.string();
+  const expiryTime = Number(r.hyper());
+  const type = r.int();
+  const mac = readOptString(r)?.toLowerCase() ?? null;
+  const iaid = readOptString(r);
+  const ipAddress = r.string();
+  const prefix = r.uint();
+  const hostname = readOptString(r);
+  const clientId = readOptString(r);
+  return { iface, expiryTime, type, mac, iaid, ipAddress, prefix, hostname, clientId };
 }
 
 export function writeVol(w: XdrWriter, v: StorageVolRef): void {
