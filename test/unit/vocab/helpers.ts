@@ -25,7 +25,7 @@ export function fixtureJson(name: string): unknown {
 export type SchemaCheck = { available: false } | { available: true; valid: boolean; output: string };
 
 /** Runs `virt-xml-validate FILE <schema>`; reports unavailable when the tool is not installed. */
-export function virtXmlValidate(xml: string, schema: "domain" | "storagevol" | "storagepool"): SchemaCheck {
+export function virtXmlValidate(xml: string, schema: "domain" | "storagevol" | "storagepool" | "network"): SchemaCheck {
   const dir = mkdtempSync(join(tmpdir(), "plv-vocab-"));
   try {
     const file = join(dir, `${schema}.xml`);
