@@ -1,6 +1,6 @@
 // pulumi-libvirt-live: libvirt/QEMU machines as Pulumi resources, changed live where QEMU allows it.
 import * as pulumi from "@pulumi/pulumi";
-import type { CdromArgs, DiskArgs, DomainArgs, GuestExecArgs, VolumeArgs } from "./inputs";
+import type { CdromArgs, DiskArgs, DomainArgs, GuestExecArgs, NetworkArgs, VolumeArgs } from "./inputs";
 import type { LiveBlock } from "../../provider/src/resources/devices";
 import type { DomainNic } from "../../provider/src/resources/domain";
 import { providerShim, ResourceKindName } from "./shim";
@@ -34,11 +34,11 @@ function ownerUrn(kind: ResourceKindName, name: string, opts?: pulumi.CustomReso
  * Dynamic providers cannot be imported: the engine's read gets no provider and the host crashes with
  * "code must be a string". Say what works instead, before the engine is asked.
  */
-function refuseImport(kind: "Domain" | "Volume", name: string, opts?: pulumi.CustomResourceOptions): void {
+function refuseImport(kind: "Domain" | "Volume" | "Network", name: string, opts?: pulumi.CustomResourceOptions): void {
   if (opts?.import === undefined) return;
   throw new Error(
     `${kind} ${name}: the "import" resource option does not work for pulumi-libvirt-live resources (Pulumi cannot import into dynamic providers); ` +
-      `set adopt: true in the ${kind}'s arguments instead, and the existing ${kind === "Domain" ? "domain" : "volume"} of that name is taken over at the next up`,
+      `set adopt: true in the ${kind}'s arguments instead, and the existing ${kind.toLowerCase()} of that name is taken over at the next up`,
   );
 }
 
@@ -58,6 +58,28 @@ export class Volume extends pulumi.dynamic.Resource {
   constructor(name: string, args: VolumeArgs, opts?: pulumi.CustomResourceOptions) {
     refuseImport("Volume", name, opts);
     super(...resourceArgs("Volume", name, withOutputs(args, ["path", "key", "allocationBytes"]), opts));
+  }
+}
+
+/**
+ * A libvirt virtual network (bridge, subnet, DHCP), defined persistently and started. DHCP host entries change live;
+ * a new subnet, DHCP range, bridge or MTU restarts it; a new name or mode replaces it.
+ */
+export class Network extends pulumi.dynamic.Resource {
+  declare readonly name: pulumi.Output<string>;
+  declare readonly uuid: pulumi.Output<string>;
+  /** The bridge the network has: the one given, or the virbrN libvirt picked (with mode bridge, the host's). */
+  declare readonly bridgeName: pulumi.Output<string>;
+  /** Whether the network runs; one stopped outside Pulumi reads false, and `up` starts it. */
+  declare readonly active: pulumi.Output<boolean>;
+  /** Whether libvirt keeps a persistent config of it; false after an undefine by hand while it ran. */
+  declare readonly persistent: pulumi.Output<boolean>;
+  /** Whether the persistent config says what the running network does; false after a change by hand to one of them. */
+  declare readonly configInSync: pulumi.Output<boolean>;
+
+  constructor(name: string, args: NetworkArgs, opts?: pulumi.CustomResourceOptions) {
+    refuseImport("Network", name, opts);
+    super(...resourceArgs("Network", name, withOutputs(args, ["uuid", "bridgeName", "active", "persistent", "configInSync"]), opts));
   }
 }
 

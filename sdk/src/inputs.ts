@@ -342,6 +342,46 @@ export interface GuestExecArgs {
 }
 
 /**
+ * The arguments of a Network resource. A libvirt virtual network: a bridge, the host's address on it, DHCP and DNS from libvirt's dnsmasq; defined persistently and started. DHCP host entries change live; other changes restart the network (attached guests stay unplugged from the bridge until they restart: libvirt 9.0 does not plug their taps in again), and a new name or mode replaces it. Outputs: `uuid`, `bridgeName` (the bridge libvirt made or uses), `active`, `persistent`, `configInSync`.
+ */
+export interface NetworkArgs {
+  /**
+   * libvirt connection URI (`qemu:///system`, `qemu+ssh://user@host/system`, ...). Default: the LIBVIRT_DEFAULT_URI environment variable, else `qemu:///system`.
+   */
+  uri?: pulumi.Input<string>;
+  /**
+   * Network name, unique on the host (1-64 letters, digits, '.', '_', '-', not starting with '.' or '-'); what a Domain NIC's or an Interface's `network` names. Changing it replaces the network.
+   */
+  name: pulumi.Input<string>;
+  /**
+   * How guests on the network reach the outside. `isolated`: not at all; guests reach each other and the host only. `nat`: their traffic leaves through the host's own addresses, masqueraded. `route`: it is routed to the host's networks unmasqueraded (the other side needs a route back to `ipv4`). `open`: like route, but libvirt adds no firewall rules at all. `bridge`: guests join an existing host bridge (`bridgeName`, e.g. one holding the host's uplink) and get their addresses from that network; libvirt creates nothing, and `ipv4` and `mtu` do not apply. What the host sees: for every mode but `open` and `bridge`, libvirt adds its own iptables chains (LIBVIRT_INP, LIBVIRT_OUT, LIBVIRT_FWI, LIBVIRT_FWO, LIBVIRT_FWX, LIBVIRT_PRT) in the daemon's network namespace: `isolated` accepts DHCP and DNS from the bridge and rejects forwarding to and from it; `nat` and `route` accept forwarding for the subnet and turn on IPv4 forwarding (net.ipv4.ip_forward=1) for the whole namespace, and `nat` adds MASQUERADE rules for the subnet in the nat table. Changing it replaces the network.
+   * @default "isolated"
+   */
+  mode?: pulumi.Input<"isolated" | "nat" | "route" | "open" | "bridge">;
+  /**
+   * With mode `bridge`: the existing host bridge to use (required). Otherwise the bridge libvirt creates for the network (1-15 letters, digits, '.', '_', '-'); default: libvirt picks a free `virbrN`, which the `bridgeName` output reports. Changing it restarts the network.
+   */
+  bridgeName?: pulumi.Input<string>;
+  /**
+   * The subnet on the bridge and its DHCP, e.g. `{ address: "198.18.7.1", prefixLength: 24, dhcp: { start: "198.18.7.100", end: "198.18.7.199" } }`. Not with mode `bridge`. Default: none (a bridge without an address on the host). Changing the address, prefix or DHCP range restarts the network; DHCP `hosts` change live.
+   */
+  ipv4?: pulumi.Input<NetworkIpv4Args>;
+  /**
+   * MTU of the network's bridge, 68-65535. Default: the kernel's (1500). Not with mode `bridge` (set the host bridge's MTU instead). Changing it restarts the network.
+   */
+  mtu?: pulumi.Input<number>;
+  /**
+   * Start the network when libvirtd starts. Changed live.
+   * @default false
+   */
+  autostart?: pulumi.Input<boolean>;
+  /**
+   * Take over an existing network of this `name` instead of failing with "already exists" (dynamic providers cannot `pulumi import`). Its mode must match; it is then changed to what the inputs say, classified like any update (DHCP hosts live; anything else restarts it), and its XML is rewritten from the inputs (elements they do not cover, such as <dns> or <domain>, are dropped). From then on the network is managed by this stack and deleted with it. Default: false.
+   */
+  adopt?: pulumi.Input<boolean>;
+}
+
+/**
  * The image a copy-on-write volume is layered on.
  */
 export interface BackingStoreArgs {
@@ -477,6 +517,61 @@ export interface GuestExecDeleteArgs {
 }
 
 /**
+ * A fixed address for one MAC: libvirt's dnsmasq always gives this MAC this address (and host name). Added, changed and removed on the running network, without a restart.
+ */
+export interface NetworkDhcpHostArgs {
+  /**
+   * The guest NIC's unicast MAC address, e.g. `52:54:00:12:34:56` (an Interface's or a Domain NIC's `mac`). Unique among the hosts, compared without regard to case.
+   */
+  mac: pulumi.Input<string>;
+  /**
+   * The address this MAC gets: in the network's subnet, and not its network address, broadcast address or the network's own `address`. Unique among the hosts. It may lie inside or outside the DHCP range (dnsmasq does not hand a reserved address to another MAC). Changing it for the same MAC changes the entry in place (live).
+   */
+  ip: pulumi.Input<string>;
+  /**
+   * The name dnsmasq gives this host on the network (DHCP and DNS), e.g. `web-1`. Unique among the hosts.
+   */
+  hostname?: pulumi.Input<string>;
+}
+
+/**
+ * DHCP on the network, served by libvirt's dnsmasq: a dynamic range, and fixed addresses per MAC.
+ */
+export interface NetworkDhcpArgs {
+  /**
+   * First address of the dynamic range, e.g. `198.18.7.100`: in the subnet, not its network address, and at most `end`. The range must not contain the network's own `address`. Changing it restarts the network.
+   */
+  start: pulumi.Input<string>;
+  /**
+   * Last address of the dynamic range, e.g. `198.18.7.199`: in the subnet, not its broadcast address, and at least `start`. Changing it restarts the network.
+   */
+  end: pulumi.Input<string>;
+  /**
+   * Fixed addresses by MAC (at most 1024). Entries are added, changed and removed on the running network without a restart (virNetworkUpdate, live and in the persistent config); their order does not matter. An entry removed by hand (`virsh net-update … delete ip-dhcp-host`) shows as drift and `up` puts it back.
+   * @default []
+   */
+  hosts?: pulumi.Input<pulumi.Input<NetworkDhcpHostArgs>[]>;
+}
+
+/**
+ * The network's IPv4 subnet: the host's own address on the bridge, and DHCP.
+ */
+export interface NetworkIpv4Args {
+  /**
+   * The host's address on the bridge, e.g. `198.18.7.1`: the guests' gateway and DHCP/DNS server. Not the subnet's network or broadcast address. Changing it restarts the network.
+   */
+  address: pulumi.Input<string>;
+  /**
+   * Length of the subnet prefix, 8-32, e.g. 24 for 255.255.255.0; at most 30 with `dhcp` (a /31 or /32 leaves no address for a guest). Changing it restarts the network.
+   */
+  prefixLength: pulumi.Input<number>;
+  /**
+   * Serve DHCP on the network. Default: no DHCP (guests configure their addresses themselves). Adding or removing it, or changing its range, restarts the network; its `hosts` change live.
+   */
+  dhcp?: pulumi.Input<NetworkDhcpArgs>;
+}
+
+/**
  * Resource arguments by kind.
  */
 export interface ArgsByKind {
@@ -485,4 +580,5 @@ export interface ArgsByKind {
   Disk: DiskArgs;
   Cdrom: CdromArgs;
   GuestExec: GuestExecArgs;
+  Network: NetworkArgs;
 }

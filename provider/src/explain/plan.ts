@@ -14,6 +14,7 @@ import {
   changedInputs,
   NOT_COMPARED,
   classifyAttach,
+  networkStateDrift,
   classifyField,
   ResourceKind,
   Situation,
@@ -262,6 +263,8 @@ function olderValues(state: PreviewState | undefined): Props {
 }
 
 function situationFor(kind: ResourceKind, olds: Props, news: Props, domains: Map<string, DomainFacts>): Situation {
+  // A network restarts for what it starts with, unless it does not run (recorded active: false).
+  if (kind === "Network") return { running: olds.active !== false, restart: "allow" };
   if (kind === "Domain") {
     const restart = news.restart ?? schemaDefault(kind, "restart");
     const machine = olds.machine ?? news.machine;
@@ -326,8 +329,33 @@ function fileUsers(steps: MergedStep[]): Map<string, Set<string>> {
   return users;
 }
 
+/** The libvirt networks a resource's state puts a NIC on: a Domain's inline networks, a device's `network`. */
+function networksOf(kind: ResourceKind, values: Props): unknown[] {
+  if (kind === "Domain") return Array.isArray(values.networks) ? values.networks.map((n) => (isObject(n) ? n.network : undefined)) : [];
+  return kind === "Network" ? [] : [values.network];
+}
+
+/** The domains with a NIC on each network, as far as the plan shows them (as fileUsers does for files). */
+function networkUsers(steps: MergedStep[]): Map<string, Set<string>> {
+  const users = new Map<string, Set<string>>();
+  for (const step of steps) {
+    for (const values of statesOf(step)) {
+      const domain = domainOf(step.kind === "Domain" ? values.name : values.domain);
+      if (domain === null || domain === UNKNOWN_DOMAIN) continue;
+      for (const net of networksOf(step.kind, values)) {
+        if (typeof net === "string" && !containsUnknown(net)) users.set(net, (users.get(net) ?? new Set()).add(domain));
+      }
+    }
+  }
+  return users;
+}
+
 /** New value first: a rename or a move to another domain touches both, the one it goes to and the one it leaves. */
-function domainsOf(step: MergedStep, users: Map<string, Set<string>>): string[] {
+function domainsOf(step: MergedStep, users: Map<string, Set<string>>, netUsers: Map<string, Set<string>>): string[] {
+  if (step.kind === "Network") {
+    const names = statesOf(step).map((values) => values.name).filter((n): n is string => typeof n === "string" && !containsUnknown(n));
+    return [...new Set(names.flatMap((n) => [...(netUsers.get(n) ?? [])]))].sort();
+  }
   if (step.kind === "Volume") {
     const path = field(step.oldState?.outputs, "path");
     return typeof path === "string" ? [...(users.get(path) ?? [])].sort() : [];
@@ -381,6 +409,8 @@ function createReason(kind: ResourceKind, news: Props): string {
       return `the volume is allocated in pool ${String(news.pool ?? "default")}`;
     case "GuestExec":
       return "the command runs in the guest";
+    case "Network":
+      return "the network is defined and started (its bridge, and dnsmasq when it has DHCP)";
     default:
       return "the device is added";
   }
@@ -394,6 +424,8 @@ function deleteReason(kind: ResourceKind, olds: Props): string {
       return "the volume and its data are deleted";
     case "GuestExec":
       return isObject(olds.delete) ? "its delete command runs in the guest" : "forgotten; nothing runs in the guest";
+    case "Network":
+      return "the network is stopped and undefined (refused while a running domain has a NIC on it)";
     default:
       return "the device is detached";
   }
@@ -425,6 +457,7 @@ function explainChanges(step: MergedStep, domains: Map<string, DomainFacts>): Ex
     if (secret.has(f)) reason += " (a secret: Pulumi shows neither value, so it is assumed changed)";
     return { ...classified, reason, before: olds[f], after: news[f], unknown };
   });
+  if (step.kind === "Network") changes.push(...networkStateDrift(olds, changes).map((c) => ({ ...c, unknown: false })));
   if (step.op === "replace" && !changes.some((c) => c.class === "replace")) {
     // Pulumi replaces for reasons of its own too: replaceOnChanges, a taint, --target-replace.
     const reasons = (step.replaceReasons ?? []).filter((r) => r !== PROVIDER_KEY);
@@ -441,7 +474,7 @@ function explainChanges(step: MergedStep, domains: Map<string, DomainFacts>): Ex
   return changes;
 }
 
-function explainStep(step: MergedStep, domains: Map<string, DomainFacts>, users: Map<string, Set<string>>): ExplainedResource {
+function explainStep(step: MergedStep, domains: Map<string, DomainFacts>, users: Map<string, Set<string>>, netUsers: Map<string, Set<string>>): ExplainedResource {
   const olds = olderValues(step.oldState);
   let changes: ExplainedChange[];
   switch (step.op) {
@@ -464,7 +497,7 @@ function explainStep(step: MergedStep, domains: Map<string, DomainFacts>, users:
     kind: step.kind,
     operation: step.op,
     running: step.kind === "Domain" ? recordedRunning(step.oldState?.outputs) : null,
-    domains: domainsOf(step, users),
+    domains: domainsOf(step, users, netUsers),
     changes,
   };
 }
@@ -474,6 +507,7 @@ export function explainPlan(preview: Preview): ExplainedPlan {
   const ours = mergeSteps(preview.steps);
   const domains = domainFacts(ours);
   const users = fileUsers(ours);
+  const netUsers = networkUsers(ours);
   const others: Record<string, number> = {};
   const ourUrns = new Set(ours.map((s) => s.urn));
   const counted = new Set<string>();
@@ -485,7 +519,7 @@ export function explainPlan(preview: Preview): ExplainedPlan {
     others[op] = (others[op] ?? 0) + 1;
   }
   return {
-    resources: ours.map((s) => explainStep(s, domains, users)),
+    resources: ours.map((s) => explainStep(s, domains, users, netUsers)),
     others,
     errors: preview.diagnostics.filter((d) => d.severity === "error").length,
   };

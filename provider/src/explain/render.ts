@@ -14,7 +14,8 @@ const LONGEST_VALUE = 60;
 export const LEGEND =
   "**Legend:** live = applied to the running domain now and to its config; " +
   "next-boot = saved to the config, applies at the next boot (the domain reports pendingRestart); " +
-  "restart = the domain shuts down and starts again; replace = deleted and created again.";
+  "restart = the domain shuts down and starts again (a Network: it stops and starts, and the guests on it lose their link to its bridge); " +
+  "replace = deleted and created again.";
 
 /** A table cell: `|` would end the cell and a newline the row. */
 export function escapeCell(text: string): string {

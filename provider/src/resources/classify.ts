@@ -2,7 +2,7 @@
 // here, so what a reviewer reads is what the provider does.
 
 export type ChangeClass = "live" | "next-boot" | "restart" | "replace";
-export type ResourceKind = "Volume" | "Domain" | "Disk" | "Cdrom" | "GuestExec";
+export type ResourceKind = "Volume" | "Domain" | "Disk" | "Cdrom" | "GuestExec" | "Network";
 export type RestartPolicy = "never" | "allow";
 
 export interface Classified {
@@ -125,6 +125,64 @@ function cdromField(field: string, olds: Values, news: Values): Classified {
   }
 }
 
+/** The parts of a network's ipv4 that are set up when it starts: all but the DHCP host entries. */
+function ipv4AtStart(ipv4: unknown): unknown {
+  if (typeof ipv4 !== "object" || ipv4 === null) return ipv4 ?? null;
+  const { dhcp, ...rest } = ipv4 as Record<string, unknown>;
+  if (typeof dhcp !== "object" || dhcp === null) return { ...rest, dhcp: dhcp ?? null };
+  const { hosts: _live, ...range } = dhcp as Record<string, unknown>;
+  return { ...rest, dhcp: range };
+}
+
+/** A change a running network takes only by stopping and starting again; a stopped one takes it in its config. */
+function networkRestart(field: string, why: string, s: Situation): Classified {
+  if (!s.running) return live(field, `${why}; the network is not running, so its config takes it now and it starts`);
+  return {
+    field,
+    class: "restart",
+    reason: `${why}: the network stops and starts again; guests attached to it lose their link to the bridge until they restart (libvirt 9.0 does not plug their taps into it again)`,
+  };
+}
+
+// A network's DHCP host entries change in place (virNetworkUpdate); what dnsmasq and the bridge are started
+// with needs a restart; name and forward mode are the network's identity.
+function networkField(field: string, olds: Values, news: Values, s: Situation): Classified {
+  switch (field) {
+    case "name":
+      return replace(field, "a network's name is fixed at definition");
+    case "mode":
+      return replace(field, "a network's forward mode is fixed at definition: it is defined again");
+    case "autostart":
+      return live(field, "libvirt's autostart flag; the running network is untouched");
+    case "uri":
+    case "adopt":
+      return live(field, "no change to the network itself");
+    case "ipv4":
+      return canonical(ipv4AtStart(get(olds, "ipv4"))) === canonical(ipv4AtStart(get(news, "ipv4")))
+        ? live(field, "DHCP host entries added, changed or removed on the running network (virNetworkUpdate, live and config); no restart")
+        : networkRestart(field, "the subnet or the DHCP range is set up when the network starts", s);
+    default:
+      return networkRestart(field, `${field} is set up when the network starts`, s);
+  }
+}
+
+/**
+ * A Network's drift in what is not an input: a network stopped, undefined or whose config was edited outside
+ * Pulumi is a change (live: started, defined, written again), though `active` and the rest are outputs. A restart
+ * or replace among `classified` brings all of it back anyway.
+ */
+export function networkStateDrift(olds: Values, classified: readonly { class: string }[]): Classified[] {
+  const out: Classified[] = [];
+  const restarts = classified.some((c) => c.class === "restart" || c.class === "replace");
+  if (get(olds, "active") === false && !restarts) out.push(live("active", "the network is not running (stopped outside Pulumi): it is started"));
+  if (get(olds, "persistent") === false) {
+    out.push(live("persistent", "the network has no persistent config (undefined outside Pulumi while it ran): it is defined again"));
+  } else if (get(olds, "configInSync") === false && !restarts) {
+    out.push(live("configInSync", "the persistent config differs from the running network (changed outside Pulumi): it is written again from the inputs"));
+  }
+  return out;
+}
+
 function guestExecField(field: string): Classified {
   switch (field) {
     case "delete":
@@ -151,6 +209,8 @@ export function classifyField(kind: ResourceKind, field: string, olds: Values, n
       return cdromField(field, olds, news);
     case "GuestExec":
       return guestExecField(field);
+    case "Network":
+      return networkField(field, olds, news, s);
   }
 }
 
@@ -213,6 +273,8 @@ export const CHOSEN_WHEN_ABSENT: Record<ResourceKind, readonly string[]> = {
   Disk: ["target"],
   Cdrom: ["target"],
   GuestExec: [],
+  // Without one, libvirt picks a free virbrN; the bridge the network got is kept.
+  Network: ["bridgeName"],
 };
 
 /** The changed inputs of a resource, as diff and explain both count them. */

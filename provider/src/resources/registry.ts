@@ -6,6 +6,7 @@ import { dynamicProvider } from "./handler";
 import { volume } from "./volume";
 import { cdrom } from "./cdrom";
 import { guestExec } from "./guest-exec";
+import { network } from "./network";
 
 export const providers = {
   Volume: dynamicProvider(volume),
@@ -13,4 +14,5 @@ export const providers = {
   Disk: dynamicProvider(disk),
   Cdrom: dynamicProvider(cdrom),
   GuestExec: dynamicProvider(guestExec),
+  Network: dynamicProvider(network),
 };

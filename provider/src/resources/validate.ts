@@ -19,6 +19,7 @@ import type Ajv2020 from "ajv/dist/2020";
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020";
 import type { InputsByKind, ResourceKind } from "./inputs";
 import { parseLibvirtUri, UriError } from "../wire/dial";
+import { describeSubnet, ipv4ToNumber, numberToIpv4, subnetOf } from "../vocab/ipv4";
 
 export type { InputsByKind, ResourceKind } from "./inputs";
 export type {
@@ -33,6 +34,10 @@ export type {
   DomainNetworkInputs,
   DomainGraphicsInputs,
   GuestExecDeleteInputs,
+  NetworkInputs,
+  NetworkIpv4Inputs,
+  NetworkDhcpInputs,
+  NetworkDhcpHostInputs,
 } from "./inputs";
 
 /** Pulumi's marker for a value that is not known yet (during preview). */
@@ -490,6 +495,9 @@ const PATTERN_EXPLAINERS: Record<string, (v: string) => string> = {
     return bad !== undefined ? `${rule}: ${show(v)} contains ${describeChar(bad)}` : `${rule}: got ${show(v)}`;
   },
   MacAddress: explainMac,
+  Hostname: (v) =>
+    explainName(v, "must be a host name of dot-separated labels of letters, digits and '-' (e.g. web-1), each not starting or ending with '-'", /[^A-Za-z0-9.-]/u),
+  Ipv4Address: (v) => `must be an IPv4 address of four dot-separated numbers 0-255, e.g. 198.18.7.0: got ${show(v)}`,
   ListenAddress: (v) => `must be an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0 or ::1: got ${show(v)}`,
   Argument: (v) => `must not contain a NUL character: ${show(v)} does`,
   EnvEntry: explainEnv,
@@ -698,6 +706,9 @@ function crossFieldFailures(kind: string, data: unknown, erroneous: Set<string>)
   };
 
   switch (kind) {
+    case "Network":
+      out.push(...networkFailures(data, ok));
+      break;
     case "Volume": {
       const bs = data.backingStore;
       if (isPlainObject(bs) && str("/format", data.format) && data.format === "raw") {
@@ -787,5 +798,83 @@ function crossFieldFailures(kind: string, data: unknown, erroneous: Set<string>)
       break;
     }
   }
+  return out;
+}
+
+/**
+ * A Network's rules across fields: what mode "bridge" leaves out, and where each address may lie in the subnet
+ * `ipv4.address/prefixLength`: the host's own address, the DHCP range and each host entry inside it and never its
+ * network or broadcast address; the range not holding the host's address; host entries with unique MACs, IPs
+ * and names, never the host's address, inside or outside the range.
+ */
+function networkFailures(data: Record<string, unknown>, ok: (pointer: string, v: unknown) => boolean): CheckFailure[] {
+  const out: CheckFailure[] = [];
+  const fail = (property: string, reason: string) => out.push({ property, reason });
+  if (data.mode === "bridge") {
+    if (data.bridgeName === undefined) fail("bridgeName", 'is required with mode "bridge": the name of an existing host bridge, e.g. br0');
+    if (data.ipv4 !== undefined) {
+      fail("ipv4", 'does not apply with mode "bridge" (guests get their addresses from the host bridge\'s own network): remove ipv4, or use mode "isolated", "nat", "route" or "open" for a network libvirt addresses');
+    }
+    if (data.mtu !== undefined) fail("mtu", 'does not apply with mode "bridge" (libvirt sets no MTU on a bridge it does not own): set it on the host bridge, or remove mtu');
+    return out;
+  }
+  const ipv4 = data.ipv4;
+  if (!isPlainObject(ipv4) || !ok("/ipv4/address", ipv4.address) || !ok("/ipv4/prefixLength", ipv4.prefixLength)) return out;
+  const address = String(ipv4.address);
+  const prefix = Number(ipv4.prefixLength);
+  const own = ipv4ToNumber(address);
+  if (own === null) return out;
+  const subnet = subnetOf(own, prefix);
+  const cidr = describeSubnet(subnet);
+  const usable = `${numberToIpv4(subnet.network + 1)}-${numberToIpv4(subnet.broadcast - 1)}`;
+  if (prefix <= 30) {
+    if (own === subnet.network) fail("ipv4.address", `${show(address)} is the network address of ${cidr}: give the host an address inside it, e.g. ${numberToIpv4(subnet.network + 1)}`);
+    if (own === subnet.broadcast) fail("ipv4.address", `${show(address)} is the broadcast address of ${cidr}: give the host an address inside it, e.g. ${numberToIpv4(subnet.network + 1)}`);
+  }
+  const dhcp = ipv4.dhcp;
+  if (!isPlainObject(dhcp)) return out;
+  if (prefix > 30) {
+    fail("ipv4.prefixLength", `must be at most 30 with dhcp (got ${prefix}: a /${prefix} leaves no address for a guest): lower prefixLength, or remove dhcp`);
+    return out;
+  }
+  /** The address as a number when it may be given out in the subnet; null (and a failure) when not. */
+  const inSubnet = (pointer: string, property: string, value: unknown): number | null => {
+    if (!ok(pointer, value)) return null;
+    const n = ipv4ToNumber(String(value));
+    if (n === null) return null;
+    if (n < subnet.network || n > subnet.broadcast) fail(property, `${show(value)} is outside the network's subnet ${cidr}: use an address in ${usable}`);
+    else if (n === subnet.network) fail(property, `${show(value)} is the network address of ${cidr}: use an address in ${usable}`);
+    else if (n === subnet.broadcast) fail(property, `${show(value)} is the broadcast address of ${cidr}: use an address in ${usable}`);
+    else return n;
+    return null;
+  };
+  const start = inSubnet("/ipv4/dhcp/start", "ipv4.dhcp.start", dhcp.start);
+  const end = inSubnet("/ipv4/dhcp/end", "ipv4.dhcp.end", dhcp.end);
+  if (start !== null && end !== null) {
+    if (start > end) fail("ipv4.dhcp.end", `must not be below dhcp.start (${show(dhcp.start)}), got ${show(dhcp.end)}: swap start and end`);
+    else if (own >= start && own <= end) {
+      fail("ipv4.dhcp", `the range ${String(dhcp.start)}-${String(dhcp.end)} contains the network's own address ${address}: start the range above it or end it below it`);
+    }
+  }
+  if (!Array.isArray(dhcp.hosts)) return out;
+  const seen = { mac: new Map<string, number>(), ip: new Map<string, number>(), hostname: new Map<string, number>() };
+  dhcp.hosts.forEach((host, i) => {
+    if (!isPlainObject(host)) return;
+    const pointer = `/ipv4/dhcp/hosts/${i}`;
+    const at = `ipv4.dhcp.hosts[${i}]`;
+    const unique = (key: "mac" | "ip" | "hostname", what: string) => {
+      const value = host[key];
+      if (!ok(`${pointer}/${key}`, value)) return;
+      const norm = String(value).toLowerCase();
+      const first = seen[key].get(norm);
+      if (first !== undefined) fail(`${at}.${key}`, `${show(value)} is already ${what} ipv4.dhcp.hosts[${first}]: each host entry needs its own`);
+      else seen[key].set(norm, i);
+    };
+    unique("mac", "used by");
+    const ip = inSubnet(`${pointer}/ip`, `${at}.ip`, host.ip);
+    if (ip === own) fail(`${at}.ip`, `${show(host.ip)} is the network's own address (ipv4.address): give the host another address in ${usable}`);
+    else if (ip !== null) unique("ip", "given to");
+    unique("hostname", "the name of");
+  });
   return out;
 }

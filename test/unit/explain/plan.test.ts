@@ -72,7 +72,7 @@ describe("explain: reading pulumi preview --json", () => {
 
   it("knows our type tokens only", () => {
     assert.equal(kindOfType("pulumi-nodejs:dynamic/libvirt:Cdrom"), "Cdrom");
-    assert.equal(kindOfType("pulumi-nodejs:dynamic/libvirt:Network"), null);
+    assert.equal(kindOfType("pulumi-nodejs:dynamic/libvirt:StoragePool"), null);
     assert.equal(kindOfType("pulumi-nodejs:dynamic:Resource"), null);
     assert.equal(kindOfType("libvirt:index/domain:Domain"), null);
     assert.equal(kindOfType("pulumi-nodejs:dynamic/libvirt:toString"), null);

@@ -257,6 +257,6 @@ describe("schema validation rejects hostile or wrong inputs, naming the property
   });
 
   it("throws for a kind the schema does not define", () => {
-    assert.throws(() => validateInputs("Network" as ResourceKind, {}), /unknown resource kind "Network"/);
+    assert.throws(() => validateInputs("StoragePool" as ResourceKind, {}), /unknown resource kind "StoragePool"/);
   });
 });

@@ -34,7 +34,7 @@ describe("schema.json and the generated SDK input types", () => {
   });
 
   it("defines exactly the five resources, and the SDK lists the same kinds", () => {
-    assert.deepEqual(Object.keys(schema.properties), ["Volume", "Domain", "Disk", "Cdrom", "GuestExec"]);
+    assert.deepEqual(Object.keys(schema.properties), ["Volume", "Domain", "Disk", "Cdrom", "GuestExec", "Network"]);
     assert.deepEqual([...resourceKinds], Object.keys(schema.properties));
     assert.deepEqual(Object.keys(loadSchema().properties), Object.keys(schema.properties));
   });
@@ -63,6 +63,7 @@ describe("schema.json and the generated SDK input types", () => {
       Disk: { domain: "d", source: "/a" },
       Cdrom: { domain: "d" },
       GuestExec: { domain: "d", path: "true" },
+      Network: { name: "n" },
     };
     for (const kind of resourceKinds) {
       const once = validateInputs(kind, minimal[kind]);
