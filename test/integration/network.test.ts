@@ -247,6 +247,21 @@ describe("Network against the real daemon", function () {
     net = { id: net!.id, outs };
   });
 
+  it("a running network undefined by hand (transient now) reads persistent: false; update defines it again without a restart", async () => {
+    const pid = dnsmasqPid(name);
+    virsh("net-undefine", name);
+    const refreshed = await read("Network", net!.id, net!.outs);
+    assert.deepEqual([refreshed.id, refreshed.props.active, refreshed.props.persistent], [net!.id, true, false]);
+    const want = inputs({}, { hosts: net!.outs.ipv4.dhcp.hosts, end: `${base}.150` });
+    assert.match(await notesOf(() => diff("Network", net!.id, refreshed.props, want)), /persistent → live \(the network has no persistent config/);
+    const outs = await update("Network", net!.id, refreshed.props, want);
+    assert.deepEqual([outs.persistent, outs.configInSync], [true, true]);
+    assert.match(virsh("net-info", name), /Persistent:\s+yes/);
+    assert.equal(hostLines(virsh("net-dumpxml", "--inactive", name)).length, 2);
+    assert.equal(dnsmasqPid(name), pid);
+    net = { id: net!.id, outs };
+  });
+
   it("autostart changes live; a new name or mode is a replace", async () => {
     const want = inputs({ autostart: true }, { hosts: net!.outs.ipv4.dhcp.hosts, end: `${base}.150` });
     const pid = dnsmasqPid(name);
