@@ -1,8 +1,9 @@
 // pulumi-libvirt-live: libvirt/QEMU machines as Pulumi resources, changed live where QEMU allows it.
 import * as pulumi from "@pulumi/pulumi";
-import type { CdromArgs, DiskArgs, DomainArgs, GuestExecArgs, NetworkArgs, VolumeArgs } from "./inputs";
+import type { CdromArgs, DiskArgs, DomainArgs, GuestExecArgs, InterfaceArgs, NetworkArgs, VolumeArgs } from "./inputs";
 import type { LiveBlock } from "../../provider/src/resources/devices";
 import type { DomainNic } from "../../provider/src/resources/domain";
+import type { InterfaceAddress } from "../../provider/src/resources/addresses";
 import { providerShim, ResourceKindName } from "./shim";
 
 export * from "./inputs";
@@ -137,6 +138,29 @@ export class Cdrom extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: CdromArgs, opts?: pulumi.CustomResourceOptions) {
     super(...resourceArgs("Cdrom", name, withOutputs({ resourceName: name, owner: ownerUrn("Cdrom", name, opts), ...args }, ["target", "alias", "inserted", "trayOpen", "persistent"]), opts));
+  }
+}
+
+/** A NIC on a domain: hot-plugged live, its link state and its network or bridge changed live. */
+export class Interface extends pulumi.dynamic.Resource {
+  /** The MAC it has: the one given, else the one libvirt assigned (or, over QMP, derived from the owner); kept for good. */
+  declare readonly mac: pulumi.Output<string>;
+  /** libvirt's user alias (via libvirt) or QEMU's device id (via qmp). */
+  declare readonly alias: pulumi.Output<string>;
+  /** The host tap device (null for user-mode networking, over QMP, or while the domain is stopped). */
+  declare readonly target: pulumi.Output<string | null>;
+  /** Its IP addresses, from the guest agent and its network's DHCP leases: they change with the guest, never drift. */
+  declare readonly addresses: pulumi.Output<InterfaceAddress[]>;
+  /** The link state read back: a link set down by hand reads "down", and `up` sets it as declared again. */
+  declare readonly linkState: pulumi.Output<"up" | "down">;
+  /**
+   * Whether the domain's persistent config has the NIC (via libvirt): false when it was removed from the config
+   * behind Pulumi's back (it would be gone at the next boot); `up` puts it back without touching the running NIC.
+   */
+  declare readonly persistent: pulumi.Output<boolean>;
+
+  constructor(name: string, args: InterfaceArgs, opts?: pulumi.CustomResourceOptions) {
+    super(...resourceArgs("Interface", name, withOutputs({ resourceName: name, owner: ownerUrn("Interface", name, opts), ...args }, ["mac", "alias", "target", "addresses", "linkState", "persistent"]), opts));
   }
 }
 

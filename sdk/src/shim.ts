@@ -3,7 +3,7 @@
 // package changes no resource, and read/delete of old resources run the current code.
 import type * as pulumi from "@pulumi/pulumi";
 
-export type ResourceKindName = "Volume" | "Domain" | "Disk" | "Cdrom" | "GuestExec" | "Network";
+export type ResourceKindName = "Volume" | "Domain" | "Disk" | "Cdrom" | "Interface" | "GuestExec" | "Network";
 
 const shims = new Map<ResourceKindName, pulumi.dynamic.ResourceProvider>();
 

@@ -14,8 +14,9 @@ import {
   changedInputs,
   NOT_COMPARED,
   classifyAttach,
-  networkStateDrift,
   classifyField,
+  classifyNicAttach,
+  networkStateDrift,
   ResourceKind,
   Situation,
 } from "../resources/classify";
@@ -439,6 +440,10 @@ function explainCreate(step: MergedStep, domains: Map<string, DomainFacts>): Exp
     const media = news.media === undefined ? (step.kind === "Cdrom" ? null : undefined) : (news.media as string | null);
     const attach = classifyAttach(step.kind, { bus, via, media: step.kind === "Cdrom" ? media : undefined }, situationFor(step.kind, {}, news, domains));
     return [{ ...attach, unknown: false }];
+  }
+  if (step.kind === "Interface") {
+    const nic = { qmp: typeof news.qmp === "string" ? news.qmp : undefined, model: String(news.model ?? schemaDefault(step.kind, "model") ?? "virtio") };
+    return [{ ...classifyNicAttach(nic, situationFor(step.kind, {}, news, domains)), unknown: false }];
   }
   return [{ field: "(create)", class: "create", reason: createReason(step.kind, news), unknown: false }];
 }

@@ -2,7 +2,7 @@
 // here, so what a reviewer reads is what the provider does.
 
 export type ChangeClass = "live" | "next-boot" | "restart" | "replace";
-export type ResourceKind = "Volume" | "Domain" | "Disk" | "Cdrom" | "GuestExec" | "Network";
+export type ResourceKind = "Volume" | "Domain" | "Disk" | "Cdrom" | "Interface" | "GuestExec" | "Network";
 export type RestartPolicy = "never" | "allow";
 
 export interface Classified {
@@ -125,6 +125,57 @@ function cdromField(field: string, olds: Values, news: Values): Classified {
   }
 }
 
+/** Where a NIC's traffic goes: a libvirt network, a host bridge, or QEMU's user-mode networking. */
+function nicBackend(values: Values): "network" | "bridge" | "user" | "none" {
+  if (get(values, "user") === true) return "user";
+  if (get(values, "bridge") !== undefined) return "bridge";
+  if (get(values, "network") !== undefined) return "network";
+  return "none";
+}
+
+function nicSourceName(values: Values): string {
+  const backend = nicBackend(values);
+  return backend === "user" ? "user-mode networking" : `${backend} ${String(get(values, backend))}`;
+}
+
+// What libvirt 9.0 changes on a plugged NIC (measured, see vocab/interface-xml.ts): its link state, and its source
+// between networks and bridges (the same tap moves); the rest means unplugging it and plugging it in again, with
+// the MAC it has.
+function interfaceField(field: string, olds: Values, news: Values): Classified {
+  const overQmp = get(news, "qmp") !== undefined || get(news, "via") === "qmp";
+  switch (field) {
+    case "linkState":
+      return live(field, `link set ${String(get(news, "linkState") ?? "up")} on the running NIC (${overQmp ? "set_link" : "update-device"}; no unplug)`);
+    case "network":
+    case "bridge":
+    case "user": {
+      const from = nicBackend(olds);
+      const to = nicBackend(news);
+      if (overQmp) return replace(field, "QEMU cannot give a plugged NIC another netdev: it is unplugged and plugged again (same MAC)");
+      if (from === "user" || to === "user") {
+        return replace(field, "libvirt cannot move a NIC to or from user-mode networking live: it is unplugged and plugged again (same MAC)");
+      }
+      return live(field, `the NIC's tap moves to ${nicSourceName(news)} without an unplug (update-device); the guest keeps its NIC and MAC, and asks the new network for a lease when its DHCP client renews`);
+    }
+    case "persistent":
+      return live(field, get(news, "persistent") === false ? "the NIC leaves the persistent config; the running guest keeps it until it stops" : "the plugged NIC is added to the persistent config, so it survives a restart");
+    case "detachTimeoutSeconds":
+    case "waitForAddressSeconds":
+    case "uri":
+      return live(field, "no change to the device itself");
+    case "mtu":
+      return replace(field, "libvirt cannot change a plugged NIC's MTU (\"cannot modify MTU\"): it is unplugged and plugged again with the new MTU (same MAC)");
+    case "model":
+      return replace(field, "the guest sees another device (neither libvirt nor QEMU changes a plugged NIC's model): it is unplugged and plugged again (same MAC)");
+    case "ipv4":
+      return replace(field, "user-mode networking's subnet is fixed when its netdev is made: the NIC is unplugged and plugged again (same MAC)");
+    case "mac":
+      return replace(field, "a NIC's MAC is fixed while it is plugged: unplugged and plugged again with the new MAC");
+    default:
+      return replace(field, `a NIC's ${field} is fixed while it is plugged: unplugged and plugged again (same MAC)`);
+  }
+}
+
 /** The parts of a network's ipv4 that are set up when it starts: all but the DHCP host entries. */
 function ipv4AtStart(ipv4: unknown): unknown {
   if (typeof ipv4 !== "object" || ipv4 === null) return ipv4 ?? null;
@@ -207,6 +258,8 @@ export function classifyField(kind: ResourceKind, field: string, olds: Values, n
       return diskField(field, olds, news);
     case "Cdrom":
       return cdromField(field, olds, news);
+    case "Interface":
+      return interfaceField(field, olds, news);
     case "GuestExec":
       return guestExecField(field);
     case "Network":
@@ -228,6 +281,13 @@ export function classifyAttach(kind: "Disk" | "Cdrom", device: { bus: string; vi
   if (attachesLive(device, kind, s.machine)) return live("(attach)", `live attach on ${device.bus} (no restart)`);
   if (hotpluggable(device.bus, s.machine)) return deferred("(attach)", 'libvirt cannot hot-plug an empty cdrom (via: "qmp" can)', s);
   return deferred("(attach)", `${device.bus} does not hot-plug on a running ${s.machine ?? "pc"} machine`, s);
+}
+
+/** How plugging in a NIC lands: live on a running domain, in the config of a stopped one. */
+export function classifyNicAttach(nic: { via?: string; qmp?: string; model?: string }, s: Situation): Classified {
+  if (nic.qmp !== undefined) return live("(attach)", `live hot-plug of a ${nic.model ?? "virtio"} NIC over QMP (no restart; QEMU has no config to wait for)`);
+  if (!s.running) return live("(attach)", "the domain is stopped: the NIC is added to its config and appears at its next start");
+  return live("(attach)", `live hot-plug of a ${nic.model ?? "virtio"} NIC (no restart)`);
 }
 
 const RANK: Record<ChangeClass, number> = { live: 0, "next-boot": 1, restart: 2, replace: 3 };
@@ -272,6 +332,8 @@ export const CHOSEN_WHEN_ABSENT: Record<ResourceKind, readonly string[]> = {
   Domain: ["type", "machine", "arch"],
   Disk: ["target"],
   Cdrom: ["target"],
+  // The MAC libvirt (or the provider) assigned is kept for good: a program that never set one changes nothing.
+  Interface: ["mac"],
   GuestExec: [],
   // Without one, libvirt picks a free virbrN; the bridge the network got is kept.
   Network: ["bridgeName"],

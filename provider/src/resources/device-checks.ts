@@ -2,6 +2,9 @@
 // (said in preview's note and raised by create before anything changes), and whether a device already under the
 // resource's name is provably its own. A create never changes a device that is not.
 import type { ParsedDisk } from "../vocab/disk-xml";
+import type { ParsedInterface } from "../vocab/domain-xml";
+import { CONVENTIONAL_PCI_MODELS, normalizeMac } from "../vocab/interface-xml";
+import type { NicModel } from "../vocab/domain-xml";
 import { acceptsDeviceBootOrder, freeHotplugSlots, machineFamily, type ParsedDomain } from "../vocab/domain-xml";
 import { bootDevicesAreDefault } from "../vocab/boot-order";
 import { findBlockDevice, type BlockDeviceInfo } from "../vocab/query-block";
@@ -44,10 +47,33 @@ function needsPcieSlot(view: DomainView, device: PlannedDevice): boolean {
 const plannedSlots = new Map<string, Set<string>>();
 
 export function planSlot(view: DomainView, device: PlannedDevice, alias: string): void {
-  if (!needsPcieSlot(view, device)) return;
+  if (needsPcieSlot(view, device)) announceSlot(view, alias);
+}
+
+function announceSlot(view: DomainView, alias: string): void {
   const planned = plannedSlots.get(view.uuid) ?? new Set<string>();
   planned.add(alias);
   plannedSlots.set(view.uuid, planned);
+}
+
+/**
+ * The refusal of a live PCI attach on q35 when no root port is left for it. `planned` counts the attaches other
+ * creates announced in this run (preview), which disks and NICs share; `what` names the devices in the message.
+ */
+function slotRefusal(view: DomainView, on: string, alias: string, planned: boolean, field: string, what: string, fix: string): Refusal | null {
+  const live = view.live!;
+  const free = freeHotplugSlots(live);
+  // Announced creates already attached took their slot out of `free`: count only the ones still to come.
+  const plugged = new Set([...live.disks, ...live.interfaces].map((d) => d.alias));
+  const waiting = [...(plannedSlots.get(view.uuid) ?? [])].filter((a) => a === alias || !plugged.has(a));
+  const wanted = planned ? Math.max(1, waiting.indexOf(alias) + 1) : 1;
+  if (wanted <= free) return null;
+  return {
+    field,
+    message:
+      `${on} (q35) has ${free} free PCIe slot${free === 1 ? "" : "s"} for hot-plugged ${what} devices` +
+      `${planned ? ` and this is ${what} attach ${wanted} of this run` : ""}: ${fix}`,
+  };
 }
 
 /**
@@ -93,18 +119,8 @@ export function createRefusals(kind: "Disk" | "Cdrom", view: DomainView, device:
     if (taken) refusals.push({ field: "bootOrder", message: `boot order ${device.bootOrder} is already used on ${on} by ${describeDisk(taken)}: choose another bootOrder` });
   }
   if (needsPcieSlot(view, device)) {
-    const free = freeHotplugSlots(view.live!);
-    // Announced creates already attached took their slot out of `free`: count only the ones still to come.
-    const waiting = [...(plannedSlots.get(view.uuid) ?? [])].filter((a) => a === alias || !view.live!.disks.some((d) => d.alias === a));
-    const wanted = planned ? Math.max(1, waiting.indexOf(alias) + 1) : 1;
-    if (wanted > free) {
-      refusals.push({
-        field: "bus",
-        message:
-          `${on} (q35) has ${free} free PCIe slot${free === 1 ? "" : "s"} for hot-plugged virtio devices${planned ? ` and this is virtio attach ${wanted} of this run` : ""}: ` +
-          `use bus "scsi", or raise the Domain's hotplugSlots (applies at its next boot)`,
-      });
-    }
+    const refusal = slotRefusal(view, on, alias, planned, "bus", "virtio", `use bus "scsi", or raise the Domain's hotplugSlots (applies at its next boot)`);
+    if (refusal) refusals.push(refusal);
   }
   return refusals;
 }
@@ -135,5 +151,100 @@ export function notOurs(name: string, domain: string, held: { file: string | nul
   return (
     `device ${name} on domain ${domain} already holds ${held.file ?? "no medium"}, not ${wanted ?? "no medium"}, so it is not provably this resource's ` +
     `(another stack, or a device made by hand under this name). Nothing was changed: detach that device if it is stale, or give this resource another name`
+  );
+}
+
+// ---- NICs ---------------------------------------------------------------------------------------------------
+
+/** The inputs an Interface create's checks read. */
+export interface PlannedNic {
+  domain: string;
+  via: "libvirt" | "qmp";
+  model: NicModel;
+  mac?: string;
+  bootOrder?: number;
+}
+
+function nicsOf(view: DomainView): ParsedInterface[] {
+  return [...(view.live?.interfaces ?? []), ...view.config.interfaces];
+}
+
+function describeNic(n: ParsedInterface): string {
+  const name = n.alias ?? n.target ?? n.mac ?? "a NIC";
+  return `${name} (${n.type}${n.source ? ` ${n.source}` : ""}${n.mac ? `, ${n.mac}` : ""})`;
+}
+
+/** Every NIC is a PCI device: a live attach through libvirt on q35 takes one free root port. */
+function nicNeedsPcieSlot(view: DomainView, nic: PlannedNic): boolean {
+  return view.running && nic.via === "libvirt" && machineFamily(view.live?.machine ?? view.config.machine ?? "pc") === "q35";
+}
+
+/** Announces a NIC create of this run (preview), so the slots it and the disks of the run need are counted together. */
+export function planNicSlot(view: DomainView, nic: PlannedNic, alias: string): void {
+  if (nicNeedsPcieSlot(view, nic)) announceSlot(view, alias);
+}
+
+/**
+ * Every refusal libvirt or QEMU would give this NIC create on the domain as it is now (the network's existence is
+ * asked separately: it is not in the domain's XML). `planned` as for createRefusals.
+ */
+export function nicCreateRefusals(view: DomainView, nic: PlannedNic, alias: string, planned = false): Refusal[] {
+  const refusals: Refusal[] = [];
+  const on = `domain ${nic.domain}`;
+  const machine = view.live?.machine ?? view.config.machine ?? "pc";
+  const config: ParsedDomain = view.config;
+  if (nic.via === "qmp" && !view.running) {
+    refusals.push({ field: "via", message: `via: "qmp" needs a running domain (a NIC added over QMP does not outlive QEMU) and ${on} is stopped: start it (running: true) or use via: "libvirt"` });
+  }
+  if (view.running && nic.via === "libvirt" && machineFamily(machine) === "q35" && CONVENTIONAL_PCI_MODELS.includes(nic.model)) {
+    refusals.push({
+      field: "model",
+      message: `a ${nic.model} NIC is a conventional PCI device and ${on} (q35) has no slot to hot-plug one into: use model "virtio" or "e1000e", or add it while the domain is stopped`,
+    });
+  }
+  if (nic.mac !== undefined) {
+    const wanted = normalizeMac(nic.mac);
+    const other = nicsOf(view).find((n) => n.mac !== null && normalizeMac(n.mac) === wanted && n.alias !== alias);
+    if (other) refusals.push({ field: "mac", message: `MAC ${wanted} is already used on ${on} by ${describeNic(other)}: choose another mac, or leave mac out to have one assigned` });
+  }
+  if (nic.bootOrder !== undefined) {
+    if (!acceptsDeviceBootOrder(config) && !bootDevicesAreDefault(config.os)) {
+      refusals.push({
+        field: "bootOrder",
+        message:
+          `${on} boots by boot.devices [${config.os.bootDevices.join(", ")}] (<os><boot dev>), and libvirt refuses a per-device boot order beside it: ` +
+          `remove bootOrder from this Interface, or remove boot.devices from the Domain so it boots by per-device order`,
+      });
+    }
+    const disk = disksOf(view).find((d) => d.bootOrder === nic.bootOrder && d.alias !== alias);
+    const other = nicsOf(view).find((n) => n.bootOrder === nic.bootOrder && n.alias !== alias);
+    if (disk || other) {
+      refusals.push({ field: "bootOrder", message: `boot order ${nic.bootOrder} is already used on ${on} by ${disk ? describeDisk(disk) : describeNic(other!)}: choose another bootOrder` });
+    }
+  }
+  if (nicNeedsPcieSlot(view, nic)) {
+    const refusal = slotRefusal(view, on, alias, planned, "model", "PCI", "raise the Domain's hotplugSlots (applies at its next boot), or add the NIC while the domain is stopped");
+    if (refusal) refusals.push(refusal);
+  }
+  return refusals;
+}
+
+/** Whether libvirt's config would need its <os><boot dev> turned into per-device orders for this NIC. */
+export function nicConvertsBootOrder(view: DomainView, nic: PlannedNic): boolean {
+  return nic.via === "libvirt" && nic.bootOrder !== undefined && !acceptsDeviceBootOrder(view.config) && bootDevicesAreDefault(view.config.os);
+}
+
+/**
+ * A NIC already under the resource's alias is adopted (a run interrupted after its attach) only when it is what the
+ * resource asks for: its MAC (when one is given) and where it is plugged. Anything else is not provably ours.
+ */
+export function nicNotOurs(alias: string, domain: string, held: ParsedInterface, wanted: { mac?: string; type: string; source: string | null }): string | null {
+  const macDiffers = wanted.mac !== undefined && (held.mac === null || normalizeMac(held.mac) !== normalizeMac(wanted.mac));
+  const sourceDiffers = held.type !== wanted.type || (wanted.source !== null && held.source !== wanted.source);
+  if (!macDiffers && !sourceDiffers) return null;
+  return (
+    `NIC ${alias} on domain ${domain} is already there as ${describeNic(held)}, not ${wanted.type}${wanted.source ? ` ${wanted.source}` : ""}` +
+    `${wanted.mac ? ` with ${normalizeMac(wanted.mac)}` : ""}, so it is not provably this resource's (another stack, or a NIC made by hand under this name). ` +
+    `Nothing was changed: detach that NIC if it is stale, or give this resource another name`
   );
 }

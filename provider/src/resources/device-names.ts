@@ -1,11 +1,11 @@
-// The one place that names a Disk's or Cdrom's device: its libvirt user alias, or its QMP id (which is also
-// the base of its block node-names). The name carries the owner — a hash of the resource's URN (project, stack,
+// The one place that names a Disk's, Cdrom's or Interface's device: its libvirt user alias, or its QMP id (which
+// is also the base of its block node-names, or of its netdev's id). The name carries the owner — a hash of the resource's URN (project, stack,
 // parents, name) — so two stacks that both declare `Disk("data")` on one domain never find, change or remove
 // each other's device, and the same resource always finds its own device again after an interrupted run.
 import { createHash } from "node:crypto";
 import { deriveBlockId, deriveUserAlias, MAX_BLOCK_ID_LENGTH, USER_ALIAS_PREFIX } from "../vocab/qmp-names";
 
-export type DeviceKindName = "Disk" | "Cdrom";
+export type DeviceKindName = "Disk" | "Cdrom" | "Interface";
 
 /** What names a device: the SDK sets `owner` (the URN) and `resourceName`; older programs set only the name. */
 export interface DeviceIdentity {
@@ -32,6 +32,7 @@ function readable(name: string | undefined, max: number): string {
 const KIND_WORD: Record<DeviceKindName, { alias: string; qmp: string }> = {
   Disk: { alias: "disk", qmp: "d" },
   Cdrom: { alias: "cdrom", qmp: "c" },
+  Interface: { alias: "nic", qmp: "n" },
 };
 
 /**
@@ -59,6 +60,7 @@ export function ownedDeviceName(kind: DeviceKindName, owner: string, resourceNam
 export function legacyDeviceName(kind: DeviceKindName, resourceName: string | undefined, fallbackSeed: string, via: "libvirt" | "qmp"): string {
   const seed = resourceName ?? createHash("sha256").update(fallbackSeed).digest("hex").slice(0, 12);
   if (kind === "Disk") return via === "qmp" ? deriveBlockId(`lvq-disk-${seed}`) : deriveUserAlias(`disk-${seed}`);
+  if (kind === "Interface") return via === "qmp" ? deriveBlockId(`lvq-nic-${seed}`) : deriveUserAlias(`nic-${seed}`);
   return via === "qmp" ? deriveBlockId(`lvq-cd-${seed}`) : deriveUserAlias(`cdrom-${seed}`);
 }
 
@@ -67,4 +69,12 @@ export function deviceNameFor(kind: DeviceKindName, identity: DeviceIdentity, fa
   return identity.owner
     ? ownedDeviceName(kind, identity.owner, identity.resourceName, identity.via)
     : legacyDeviceName(kind, identity.resourceName, fallbackSeed, identity.via);
+}
+
+/**
+ * The id of the netdev (the host side) behind an Interface's QMP device: `lvnd-<name>-<hash>` beside the device's
+ * `lvn-<name>-<hash>`, so both are found again from the one name the resource records.
+ */
+export function nicNetdevId(deviceId: string): string {
+  return deviceId.startsWith("lvn-") ? `lvnd-${deviceId.slice("lvn-".length)}` : `${deviceId}-netdev`;
 }

@@ -35,6 +35,11 @@ export function diskByAlias(domain: ParsedDomain | null, alias: string): ParsedD
   return domain?.disks.find((d) => d.alias === alias);
 }
 
+/** Whether the domain has a device of any kind our resources attach (disk, cdrom, NIC) under this alias. */
+export function hasDeviceAlias(domain: ParsedDomain | null, alias: string): boolean {
+  return diskByAlias(domain, alias) !== undefined || (domain?.interfaces.some((n) => n.alias === alias) ?? false);
+}
+
 /**
  * A device that should be in the running domain and is not: detached behind Pulumi's back. Refresh then drops
  * it, and the next up attaches it again. (Devices on buses that do not hot-plug live only in the config.)
@@ -127,10 +132,10 @@ export async function attachXml(client: LibvirtClient, view: DomainView, spec: D
  */
 export async function detachXml(client: LibvirtClient, view: DomainView, alias: string, timeoutSeconds: number, onAsked?: () => void): Promise<void> {
   // Whether the config still has to lose the device: no, once one call took it out of both copies.
-  let configLeft = diskByAlias(view.config, alias) !== undefined;
+  let configLeft = hasDeviceAlias(view.config, alias);
   // The config's part of a call whose answer was lost may or may not have been done: read it again before asking.
   let configUnsure = false;
-  if (view.running && diskByAlias(view.live, alias)) {
+  if (view.running && hasDeviceAlias(view.live, alias)) {
     let failed = false;
     let removed = false;
     const heard = latch();
@@ -162,7 +167,7 @@ export async function detachXml(client: LibvirtClient, view: DomainView, alias: 
       // While QEMU unplugs, the domain's job is free: the caller's own bookkeeping goes now, not after the wait.
       onAsked?.();
       // The event ends the wait; the live XML is the fallback for an event lost to a reconnect.
-      const stillThere = async () => diskByAlias(parseDomainXml(await client.domainXml(view.dom)), alias) !== undefined;
+      const stillThere = async () => hasDeviceAlias(parseDomainXml(await client.domainXml(view.dom)), alias);
       let first = true;
       const check = async () => {
         if (removed || failed) return true;
@@ -207,7 +212,7 @@ async function detachConfigSurvivingReconnect(client: LibvirtClient, view: Domai
   const done = await pollUntil(
     async () => {
       try {
-        if (lastError !== undefined && !diskByAlias(parseDomainXml(await client.domainXml(view.dom, { inactive: true })), alias)) return true;
+        if (lastError !== undefined && !hasDeviceAlias(parseDomainXml(await client.domainXml(view.dom, { inactive: true })), alias)) return true;
         await client.detachDeviceAlias(view.dom, alias, Affect.Config);
         return true;
       } catch (error) {
@@ -348,15 +353,23 @@ export async function createDevice<O>(
   });
 }
 
-/** Detaches (waiting for the guest to let go) under the domain's lock; a gone domain means nothing to do. */
-export async function deleteDevice(client: LibvirtClient, record: DeviceRecord): Promise<void> {
+/**
+ * Detaches (waiting for the guest to let go) under the domain's lock; a gone domain means nothing to do. A device
+ * that is not a block device (a NIC) brings its own QMP detach (`detachOverQmp`, given the view and the moment the
+ * unplug was asked for).
+ */
+export async function deleteDevice(
+  client: LibvirtClient,
+  record: DeviceRecord,
+  detachOverQmp?: (view: DomainView, onAsked: () => void) => Promise<void>,
+): Promise<void> {
   const dom = await lookupOrNull(client, record.domainUuid);
   if (!dom) return;
   const uuid = uuidToString(dom.uuid);
   forgetSharedViews();
   await withDomainLock(uuid, async () => {
     // One view: the XMLs (with the claims), and alongside them what the detach and the claim's removal will ask.
-    const fresh = await freshView(client, dom, { blocks: record.via === "qmp", persistent: record.owner !== undefined });
+    const fresh = await freshView(client, dom, { blocks: record.via === "qmp" && !detachOverQmp, persistent: record.owner !== undefined });
     const claims = fresh.claims;
     // Our claim goes while QEMU unplugs (the request answered, the domain's job free), so the wait hides its
     // write; a detach that fails puts it back, so the device stays attached and claimed as before.
@@ -370,7 +383,7 @@ export async function deleteDevice(client: LibvirtClient, record: DeviceRecord):
     try {
       if (others.length === 0) {
         if (record.via === "qmp") {
-          if (fresh.running) await detachQmp(client, fresh, record.alias, record.detachTimeoutSeconds, drop);
+          if (fresh.running) await (detachOverQmp ? detachOverQmp(fresh, drop) : detachQmp(client, fresh, record.alias, record.detachTimeoutSeconds, drop));
         } else {
           await detachXml(client, fresh, record.alias, record.detachTimeoutSeconds, drop);
         }

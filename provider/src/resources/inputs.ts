@@ -271,6 +271,90 @@ export interface CdromInputs {
 }
 
 /**
+ * A network interface (NIC) on a domain, the sibling of Disk: hot-plugged live on a running domain (libvirt's attach-device, or QMP netdev_add + device_add), link state and a libvirt network or bridge changed live. Outputs: `mac` (assigned at create, then kept), `alias`, `target` (the host tap device), `addresses` (`[{ address, prefixLength, family, source: "agent" | "lease" }]`, from the guest agent and the network's DHCP leases; an output, never drift), `linkState` and `persistent` (read back). (Validated, with schema defaults applied: the shape `check` returns.)
+ */
+export interface InterfaceInputs {
+  /**
+   * libvirt connection URI (`qemu:///system`, `qemu+ssh://user@host/system`, ...). Default: the LIBVIRT_DEFAULT_URI environment variable, else `qemu:///system`.
+   */
+  uri?: string;
+  /**
+   * The Pulumi resource name, set by the SDK. Kept in the device's name so a reader of the domain XML can tell which resource holds it.
+   */
+  resourceName?: string;
+  /**
+   * The resource's Pulumi URN, set by the SDK. Device names (libvirt alias, QMP device and netdev ids) derive from it, so two stacks (or projects) never find, change or remove each other's NICs, and an interrupted create finds its own NIC again instead of adding a second one.
+   */
+  owner?: string;
+  /**
+   * The domain to plug the NIC into: its name or UUID (usually `vm.name`). Exactly one of `domain` and `qmp`.
+   */
+  domain?: string;
+  /**
+   * Instead of `domain`: the QMP socket of a QEMU run without libvirt (`unix:/run/qemu/vm1.qmp`, `tcp:127.0.0.1:4444`). The NIC is added and removed over that socket (netdev_add + device_add, device_del + netdev_del) and read back with query-rx-filter; `uri`, `via` and `persistent` do not apply, and `network` cannot be used (a QEMU without libvirt has no libvirt networks). Every change is live or a replace.
+   */
+  qmp?: string;
+  /**
+   * A libvirt virtual network to join (e.g. a Network's `name`). Exactly one of `network`, `bridge` and `user: true`. Changed live to another network or a bridge (the same tap moves).
+   */
+  network?: string;
+  /**
+   * A host bridge to join, e.g. `br0` (1-15 letters, digits, '.', '_', '-'). Exactly one of `network`, `bridge` and `user: true`. Changed live to another bridge or a network.
+   */
+  bridge?: string;
+  /**
+   * `true`: QEMU's user-mode networking (slirp: no host setup, the guest reaches out through QEMU; nothing reaches the guest). Exactly one of `network`, `bridge` and `user: true`. Changing to or from it replaces the NIC.
+   */
+  user?: boolean;
+  /**
+   * With `user: true` only: the subnet slirp hands out, `{ address, prefixLength }` (default QEMU's 10.0.2.0/24). Changing it replaces the NIC.
+   */
+  ipv4?: InterfaceIpv4Inputs;
+  /**
+   * NIC model the guest sees. Changing it replaces the NIC (libvirt cannot change a model live). On q35 only virtio and e1000e hot-plug (e1000 and rtl8139 are conventional PCI).
+   * @default "virtio"
+   */
+  model: "virtio" | "e1000" | "e1000e" | "rtl8139";
+  /**
+   * Unicast MAC address, e.g. `52:54:00:12:34:56`. Default: libvirt assigns one (via libvirt) or the provider derives one from the owner (via qmp), and it is kept for good (the `mac` output). Changing it replaces the NIC.
+   */
+  mac?: string;
+  /**
+   * Whether the guest sees a carrier: `down` is a cable pulled out, changed live (update-device or QMP set_link). A link set by hand shows as drift.
+   * @default "up"
+   */
+  linkState: "up" | "down";
+  /**
+   * MTU of the host side (the tap) that the guest's virtio driver also takes, 68-65535; `network` and `bridge` only. Default: the bridge's. libvirt cannot change it live: a change replaces the NIC (same MAC).
+   */
+  mtu?: number;
+  /**
+   * Boot priority of this NIC for network boot (1 boots first), 1-9999. Cannot be combined with the domain's `boot.devices`.
+   */
+  bootOrder?: number;
+  /**
+   * How the NIC is plugged into a running domain: `libvirt` (attach-device; also kept in the persistent config) or `qmp` (netdev_add + device_add through libvirt's monitor passthrough: `user` or `bridge` only, never in the config, and libvirt marks the domain tainted).
+   * @default "libvirt"
+   */
+  via: "libvirt" | "qmp";
+  /**
+   * Via libvirt: also add the NIC to the domain's persistent config, so it survives a restart (a stopped domain gets it in its config only).
+   * @default true
+   */
+  persistent: boolean;
+  /**
+   * How long to wait for the guest to release the NIC on detach, in seconds (greater than 0, at most 86400). A detach is complete only when the device is gone.
+   * @default 30
+   */
+  detachTimeoutSeconds: number;
+  /**
+   * When greater than 0, create (and an update that plugs the NIC again) waits up to this many seconds until the NIC has an IP address (from the guest agent or the network's DHCP leases), so `addresses` carries it; fails naming the MAC otherwise. 0: do not wait.
+   * @default 0
+   */
+  waitForAddressSeconds: number;
+}
+
+/**
  * A command run in the guest through the QEMU guest agent (guest-exec) when the resource is created. Outputs: `exitCode`, `stdout`, `stderr`, `pid`, `durationMs`. (Validated, with schema defaults applied: the shape `check` returns.)
  */
 export interface GuestExecInputs {
@@ -495,6 +579,21 @@ export interface DomainGraphicsInputs {
 }
 
 /**
+ * The IPv4 subnet QEMU's user-mode networking (slirp) hands out to the guest instead of its default 10.0.2.0/24: the guest gets an address in it by DHCP, the gateway and DNS sit at .2 and .3. (Validated, with schema defaults applied: the shape `check` returns.)
+ */
+export interface InterfaceIpv4Inputs {
+  /**
+   * The subnet's network address, e.g. `198.18.7.0` (host bits zero).
+   */
+  address: string;
+  /**
+   * Prefix length of the subnet, 8-29.
+   * @default 24
+   */
+  prefixLength: number;
+}
+
+/**
  * A command run in the guest when the GuestExec resource is deleted. (Validated, with schema defaults applied: the shape `check` returns.)
  */
 export interface GuestExecDeleteInputs {
@@ -572,7 +671,7 @@ export interface NetworkIpv4Inputs {
 /**
  * The resource kinds whose inputs schema.json defines.
  */
-export const resourceKinds = ["Volume", "Domain", "Disk", "Cdrom", "GuestExec", "Network"] as const;
+export const resourceKinds = ["Volume", "Domain", "Disk", "Cdrom", "Interface", "GuestExec", "Network"] as const;
 
 /**
  * One of the resource kinds whose inputs schema.json defines.
@@ -587,6 +686,7 @@ export interface InputsByKind {
   Domain: DomainInputs;
   Disk: DiskInputs;
   Cdrom: CdromInputs;
+  Interface: InterfaceInputs;
   GuestExec: GuestExecInputs;
   Network: NetworkInputs;
 }

@@ -6,6 +6,7 @@ import { dynamicProvider } from "./handler";
 import { volume } from "./volume";
 import { cdrom } from "./cdrom";
 import { guestExec } from "./guest-exec";
+import { networkInterface } from "./interface";
 import { network } from "./network";
 
 export const providers = {
@@ -13,6 +14,7 @@ export const providers = {
   Domain: dynamicProvider(domain),
   Disk: dynamicProvider(disk),
   Cdrom: dynamicProvider(cdrom),
+  Interface: dynamicProvider(networkInterface),
   GuestExec: dynamicProvider(guestExec),
   Network: dynamicProvider(network),
 };

@@ -27,6 +27,8 @@ export type {
   DomainInputs,
   DiskInputs,
   CdromInputs,
+  InterfaceInputs,
+  InterfaceIpv4Inputs,
   GuestExecInputs,
   BackingStoreInputs,
   DomainBootInputs,
@@ -783,8 +785,10 @@ function crossFieldFailures(kind: string, data: unknown, erroneous: Set<string>)
     }
     case "Disk":
     case "Cdrom":
+    case "Interface":
     case "GuestExec": {
-      if (kind !== "GuestExec") targetMatchesBus(data, "", "");
+      if (kind === "Disk" || kind === "Cdrom") targetMatchesBus(data, "", "");
+      if (kind === "Interface") out.push(...interfaceFailures(data, ok));
       // Where the device or command goes: a libvirt domain, or the socket of a QEMU run without libvirt.
       const other = kind === "GuestExec" ? "agent" : "qmp";
       const given = (["domain", other] as const).filter((k) => data[k] !== undefined);
@@ -797,6 +801,57 @@ function crossFieldFailures(kind: string, data: unknown, erroneous: Set<string>)
       }
       break;
     }
+  }
+  return out;
+}
+
+const ipv4ToInt = (ip: string): number => ip.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
+
+/** An Interface's rules across fields: one backend, what each backend allows, and what QMP can do. */
+function interfaceFailures(data: Record<string, unknown>, ok: (pointer: string, v: unknown) => boolean): CheckFailure[] {
+  const out: CheckFailure[] = [];
+  const backends = (["network", "bridge", "user"] as const).filter((k) => (k === "user" ? data.user === true : data[k] !== undefined));
+  if (backends.length === 0 && data.user !== UNKNOWN) {
+    out.push({ property: "network", reason: "is required: give exactly one of network (a libvirt network), bridge (a host bridge) or user: true (QEMU's user-mode networking)" });
+  } else if (backends.length > 1) {
+    out.push({ property: backends[1], reason: `cannot be combined with ${backends[0]}: give exactly one of network, bridge or user: true` });
+  }
+  const overQmp = data.qmp !== undefined || data.via === "qmp";
+  if (data.network !== undefined && overQmp) {
+    out.push({
+      property: "network",
+      reason:
+        data.qmp !== undefined
+          ? "a QEMU run without libvirt has no libvirt networks: use bridge (a host bridge QEMU's bridge helper may join) or user: true"
+          : 'cannot be joined over QMP (QEMU knows no libvirt networks; libvirt makes the tap and the network port): use via: "libvirt", or bridge / user: true',
+    });
+  }
+  if (data.ipv4 !== undefined && data.user !== true && backends.length > 0) {
+    out.push({ property: "ipv4", reason: "applies only to user-mode networking (user: true): a libvirt network or bridge hands out its own addresses; remove ipv4" });
+  }
+  const ipv4 = data.ipv4;
+  if (isPlainObject(ipv4) && ok("/ipv4/address", ipv4.address) && typeof ipv4.address === "string") {
+    const prefix = ipv4.prefixLength === undefined || !ok("/ipv4/prefixLength", ipv4.prefixLength) ? undefined : Number(ipv4.prefixLength);
+    if (prefix !== undefined) {
+      const size = 2 ** (32 - prefix);
+      const base = Math.floor(ipv4ToInt(ipv4.address) / size) * size;
+      if (base !== ipv4ToInt(ipv4.address)) {
+        const network = [24, 16, 8, 0].map((shift) => Math.floor(base / 2 ** shift) % 256).join(".");
+        out.push({ property: "ipv4.address", reason: `must be the network address of the /${prefix} (host bits zero): ${show(ipv4.address)} is inside ${network}/${prefix}; use ${network}` });
+      }
+    }
+  }
+  if (data.mtu !== undefined && data.user === true) {
+    out.push({ property: "mtu", reason: "libvirt cannot set the MTU of a user-mode interface: remove mtu, or use network or bridge" });
+  }
+  if (data.mtu !== undefined && overQmp) {
+    out.push({ property: "mtu", reason: 'is set through libvirt only: remove mtu, or use via: "libvirt" on a libvirt domain' });
+  }
+  if (data.qmp !== undefined && typeof data.waitForAddressSeconds === "number" && data.waitForAddressSeconds > 0) {
+    out.push({ property: "waitForAddressSeconds", reason: "needs a libvirt domain (addresses come from libvirt's guest-agent and DHCP-lease queries): remove it with qmp, or use domain" });
+  }
+  if (typeof data.mac === "string" && ok("/mac", data.mac) && /^(00:){5}00$/.test(data.mac)) {
+    out.push({ property: "mac", reason: "must not be 00:00:00:00:00:00 (no NIC can carry it): leave mac out to have one assigned, or give a unicast MAC such as 52:54:00:12:34:56" });
   }
   return out;
 }

@@ -66,12 +66,23 @@ export type DomainDiskSpec = Omit<DiskSpec, "target" | "address"> & {
 
 export type GraphicsSpec = { readonly type: "vnc"; readonly listen?: string } | { readonly type: "none" };
 export type SerialSpec = { readonly type: "pty" } | { readonly type: "file"; readonly path: string } | { readonly type: "none" };
-/** `alias` (a "ua-" user alias) lets a later redefine tell the NICs the Domain made from ones added beside it. */
+/**
+ * `alias` (a "ua-" user alias) lets a later redefine tell the NICs the Domain made from ones added beside it. The
+ * rest is what an Interface resource may set: link state (absent: up), MTU (tap-backed types only), boot order,
+ * and for user-mode networking the subnet QEMU's slirp hands out.
+ */
 export type InterfaceSpec = (
   | { readonly type: "network"; readonly network: string }
   | { readonly type: "bridge"; readonly bridge: string }
-  | { readonly type: "user" }
-) & { readonly model?: NicModel; readonly mac?: string; readonly alias?: string };
+  | { readonly type: "user"; readonly ipv4?: { readonly address: string; readonly prefixLength: number } }
+) & {
+  readonly model?: NicModel;
+  readonly mac?: string;
+  readonly alias?: string;
+  readonly linkState?: "up" | "down";
+  readonly mtu?: number;
+  readonly bootOrder?: number;
+};
 
 export interface DomainSpec {
   readonly name: string;
@@ -255,12 +266,17 @@ function osElement(spec: DomainSpec): XmlElement {
 export function interfaceElement(nic: InterfaceSpec): XmlElement {
   const source =
     nic.type === "network" ? element({ network: nic.network }) : nic.type === "bridge" ? element({ bridge: nic.bridge }) : undefined;
+  const ipv4 = nic.type === "user" ? nic.ipv4 : undefined;
   return element(
     { type: nic.type },
     {
       mac: nic.mac === undefined ? undefined : element({ address: nic.mac }),
       source,
+      ip: ipv4 === undefined ? undefined : element({ family: "ipv4", address: ipv4.address, prefix: ipv4.prefixLength }),
       model: element({ type: nic.model ?? "virtio" }),
+      boot: nic.bootOrder === undefined ? undefined : element({ order: nic.bootOrder }),
+      link: nic.linkState === undefined ? undefined : element({ state: nic.linkState }),
+      mtu: nic.mtu === undefined ? undefined : element({ size: nic.mtu }),
       alias: nic.alias === undefined ? undefined : element({ name: nic.alias }),
     },
   );
@@ -383,6 +399,15 @@ export interface ParsedInterface {
   readonly model: string | null;
   readonly mac: string | null;
   readonly alias: string | null;
+  /** The host tap device (<target dev>, live XML of tap-backed types); null otherwise. */
+  readonly target: string | null;
+  /** <link state>; libvirt leaves the element out while the link is up. */
+  readonly linkState: "up" | "down";
+  readonly mtu: number | null;
+  readonly bootOrder: number | null;
+  /** User-mode networking's subnet (<ip family='ipv4' address prefix>); null when QEMU's default. */
+  readonly ipv4: { readonly address: string; readonly prefixLength: number } | null;
+  readonly address: DeviceAddress | null;
 }
 
 export interface ParsedOs {
@@ -458,14 +483,21 @@ function parseGraphics(node: XmlNode): ParsedGraphics {
   };
 }
 
-function parseInterface(node: XmlNode): ParsedInterface {
+export function parseInterface(node: XmlNode): ParsedInterface {
   const source = child(node, "source");
+  const ip = children(node, "ip").find((i) => (attr(i, "family") ?? "ipv4") === "ipv4" && attr(i, "address") !== undefined);
   return {
     type: attr(node, "type") ?? "",
     source: attr(source, "network") ?? attr(source, "bridge") ?? null,
     model: attr(child(node, "model"), "type") ?? null,
     mac: attr(child(node, "mac"), "address") ?? null,
     alias: attr(child(node, "alias"), "name") ?? null,
+    target: attr(child(node, "target"), "dev") ?? null,
+    linkState: attr(child(node, "link"), "state") === "down" ? "down" : "up",
+    mtu: uintValue(attr(child(node, "mtu"), "size")) ?? null,
+    bootOrder: uintValue(attr(child(node, "boot"), "order")) ?? null,
+    ipv4: ip === undefined ? null : { address: attr(ip, "address")!, prefixLength: uintValue(attr(ip, "prefix")) ?? 24 },
+    address: parseDeviceAddress(child(node, "address")),
   };
 }
 

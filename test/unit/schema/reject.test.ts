@@ -16,6 +16,7 @@ const DOMAIN = { name: "vm1", memoryMiB: 512, vcpus: 1 };
 const DISK = { domain: "vm1", source: "/var/lib/libvirt/images/data.qcow2" };
 const CDROM = { domain: "vm1" };
 const EXEC = { domain: "vm1", path: "/bin/sh" };
+const NIC = { domain: "vm1", network: "lan" };
 
 const PATH_RULE = /must be an absolute path without commas, quotes, '<', '>', '&', newlines or control characters/;
 const NAME_RULE = /letters, digits, '\.', '_' or '-', not starting with '\.' or '-'/;
@@ -155,6 +156,40 @@ const cases: Case[] = [
   { title: "domain in braces", kind: "GuestExec", inputs: { ...EXEC, domain: "{0f8fad5b-d9cb-469f-a165-70867728950e}" }, property: "domain", reason: /contains '\{'/ },
   { title: "negative agent timeout", kind: "GuestExec", inputs: { ...EXEC, agentTimeoutSeconds: -5 }, property: "agentTimeoutSeconds" },
   { title: "input not a string", kind: "GuestExec", inputs: { ...EXEC, input: ["a"] }, property: "input", reason: /must be a string/ },
+
+  // ---- Interface
+  { title: "multicast MAC", kind: "Interface", inputs: { ...NIC, mac: "01:00:5e:00:00:fb" }, property: "mac", reason: /is a multicast address/ },
+  { title: "broadcast MAC", kind: "Interface", inputs: { ...NIC, mac: "ff:ff:ff:ff:ff:ff" }, property: "mac", reason: /multicast/ },
+  { title: "all-zero MAC", kind: "Interface", inputs: { ...NIC, mac: "00:00:00:00:00:00" }, property: "mac", reason: /must not be 00:00:00:00:00:00/ },
+  { title: "MAC with dashes", kind: "Interface", inputs: { ...NIC, mac: "52-54-00-12-34-56" }, property: "mac", reason: /six colon-separated hex pairs/ },
+  { title: "MAC with five octets", kind: "Interface", inputs: { ...NIC, mac: "52:54:00:12:34" }, property: "mac" },
+  { title: "MAC with XML in it", kind: "Interface", inputs: { ...NIC, mac: "52:54:00:12:34:5'/>" }, property: "mac" },
+  { title: "bridge name of 16 characters", kind: "Interface", inputs: { domain: "vm1", bridge: "br0123456789abcd" }, property: "bridge", reason: /at most 15 characters/ },
+  { title: "bridge name with a semicolon", kind: "Interface", inputs: { domain: "vm1", bridge: "br0;reboot" }, property: "bridge", reason: /contains ';'/ },
+  { title: "bridge name with a quote", kind: "Interface", inputs: { domain: "vm1", bridge: "br0'/>" }, property: "bridge", reason: /contains "'"/ },
+  { title: "bridge name with a space", kind: "Interface", inputs: { domain: "vm1", bridge: "br 0" }, property: "bridge", reason: /contains a space/ },
+  { title: "bridge name starting with '-'", kind: "Interface", inputs: { domain: "vm1", bridge: "-br0" }, property: "bridge", reason: /starts with '-'/ },
+  { title: "network name with markup", kind: "Interface", inputs: { domain: "vm1", network: "<lan>" }, property: "network", reason: /contains '<'/ },
+  { title: "network and bridge both", kind: "Interface", inputs: { ...NIC, bridge: "br0" }, property: "bridge", reason: /exactly one of network, bridge or user: true/ },
+  { title: "user and network both", kind: "Interface", inputs: { ...NIC, user: true }, property: "user", reason: /exactly one of network, bridge or user: true/ },
+  { title: "no network, bridge or user", kind: "Interface", inputs: { domain: "vm1" }, property: "network", reason: /give exactly one of network/ },
+  { title: "domain and qmp both", kind: "Interface", inputs: { domain: "vm1", user: true, qmp: "unix:/run/qemu/vm1.qmp" }, property: "qmp", reason: /cannot be combined with domain/ },
+  { title: "neither domain nor qmp", kind: "Interface", inputs: { user: true }, property: "domain", reason: /is required/ },
+  { title: "a libvirt network over QMP", kind: "Interface", inputs: { ...NIC, via: "qmp" }, property: "network", reason: /via: "libvirt"/ },
+  { title: "a libvirt network on a QEMU without libvirt", kind: "Interface", inputs: { qmp: "unix:/run/qemu/vm1.qmp", network: "lan" }, property: "network", reason: /no libvirt networks/ },
+  { title: "ipv4 on a network NIC", kind: "Interface", inputs: { ...NIC, ipv4: { address: "198.18.7.0" } }, property: "ipv4", reason: /only to user-mode networking/ },
+  { title: "ipv4 with host bits set", kind: "Interface", inputs: { domain: "vm1", user: true, ipv4: { address: "198.18.7.5", prefixLength: 24 } }, property: "ipv4.address", reason: /use 198\.18\.7\.0/ },
+  { title: "ipv4 address out of range", kind: "Interface", inputs: { domain: "vm1", user: true, ipv4: { address: "198.18.7.256" } }, property: "ipv4.address", reason: /IPv4 address/ },
+  { title: "ipv4 prefix /30", kind: "Interface", inputs: { domain: "vm1", user: true, ipv4: { address: "198.18.7.0", prefixLength: 30 } }, property: "ipv4.prefixLength", reason: /at most 29/ },
+  { title: "ipv4 prefix /33", kind: "Interface", inputs: { domain: "vm1", user: true, ipv4: { address: "198.18.7.0", prefixLength: 33 } }, property: "ipv4.prefixLength" },
+  { title: "an MTU on user-mode networking", kind: "Interface", inputs: { domain: "vm1", user: true, mtu: 1400 }, property: "mtu", reason: /user-mode/ },
+  { title: "an MTU of 67", kind: "Interface", inputs: { ...NIC, mtu: 67 }, property: "mtu", reason: /at least 68/ },
+  { title: "an MTU of 65536", kind: "Interface", inputs: { ...NIC, mtu: 65536 }, property: "mtu", reason: /at most 65535/ },
+  { title: "link state sideways", kind: "Interface", inputs: { ...NIC, linkState: "sideways" }, property: "linkState", reason: /"up", "down"/ },
+  { title: "model ne2k", kind: "Interface", inputs: { ...NIC, model: "ne2k_pci" }, property: "model" },
+  { title: "QMP socket with an option injected", kind: "Interface", inputs: { qmp: "unix:/run/q.qmp,server=on", user: true }, property: "qmp" },
+  { title: "waiting for an address on a QEMU without libvirt", kind: "Interface", inputs: { qmp: "unix:/run/qemu/vm1.qmp", user: true, waitForAddressSeconds: 30 }, property: "waitForAddressSeconds", reason: /needs a libvirt domain/ },
+  { title: "negative address wait", kind: "Interface", inputs: { ...NIC, waitForAddressSeconds: -1 }, property: "waitForAddressSeconds", reason: /at least 0/ },
 ];
 
 function assertSafeReasons(failures: CheckFailure[]): void {

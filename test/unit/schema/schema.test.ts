@@ -34,7 +34,7 @@ describe("schema.json and the generated SDK input types", () => {
   });
 
   it("defines exactly the five resources, and the SDK lists the same kinds", () => {
-    assert.deepEqual(Object.keys(schema.properties), ["Volume", "Domain", "Disk", "Cdrom", "GuestExec", "Network"]);
+    assert.deepEqual(Object.keys(schema.properties), ["Volume", "Domain", "Disk", "Cdrom", "Interface", "GuestExec", "Network"]);
     assert.deepEqual([...resourceKinds], Object.keys(schema.properties));
     assert.deepEqual(Object.keys(loadSchema().properties), Object.keys(schema.properties));
   });
@@ -62,6 +62,7 @@ describe("schema.json and the generated SDK input types", () => {
       Domain: { name: "d", memoryMiB: 16, vcpus: 1 },
       Disk: { domain: "d", source: "/a" },
       Cdrom: { domain: "d" },
+      Interface: { domain: "d", user: true },
       GuestExec: { domain: "d", path: "true" },
       Network: { name: "n" },
     };

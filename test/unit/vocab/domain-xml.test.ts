@@ -98,7 +98,9 @@ describe("vocab/domain-xml", () => {
     assert.equal(parsed.onCrash, "coredump-restart");
     assert.equal(parsed.hasGuestAgentChannel, true);
     assert.deepEqual(parsed.graphics, [{ type: "vnc", listen: "127.0.0.1", port: null, autoport: true }]);
-    assert.deepEqual(parsed.interfaces, [{ type: "network", source: "default", model: "virtio", mac: "52:54:00:12:34:56", alias: null }]);
+    assert.deepEqual(parsed.interfaces, [
+      { type: "network", source: "default", model: "virtio", mac: "52:54:00:12:34:56", alias: null, target: null, linkState: "up", mtu: null, bootOrder: null, ipv4: null, address: null },
+    ]);
     // Targets and addresses were picked: the sd namespace is shared by scsi, sata and usb.
     assert.deepEqual(
       parsed.disks.map((d) => [d.target, d.bus, d.device]),
