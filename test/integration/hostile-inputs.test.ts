@@ -50,6 +50,14 @@ const CASES: Case[] = [
   ["GuestExec", { domain: "vm1", path: "/bin/sh", env: ["NO_EQUALS_SIGN"] }, "env[0]"],
   ["GuestExec", { domain: "vm1", path: "/bin/sh", args: ["a\u0000b"] }, "args[0]"],
   ["GuestExec", { domain: "vm1", path: "/bin/sh", timeoutSeconds: -5 }, "timeoutSeconds"],
+  ["Interface", { domain: "vm1", network: "lan", mac: "01:00:5e:00:00:fb" }, "mac"],
+  ["Interface", { domain: "vm1", network: "lan", mac: "52:54:00:12:34:56'/><x" }, "mac"],
+  ["Interface", { domain: "vm1", bridge: "br0;ip link del br0" }, "bridge"],
+  ["Interface", { domain: "vm1", bridge: "a-bridge-name-too-long" }, "bridge"],
+  ["Interface", { domain: "vm1", network: "lan", bridge: "br0" }, "bridge"],
+  ["Interface", { domain: "vm1", user: true, ipv4: { address: "198.18.7.9", prefixLength: 24 } }, "ipv4.address"],
+  ["Interface", { domain: "vm1", network: "lan", linkState: "off" }, "linkState"],
+  ["Interface", { domain: "vm1", network: "lan", mtu: 70000 }, "mtu"],
 ];
 
 function hostState(): string {

@@ -293,3 +293,36 @@ describe("Interface: a stopped domain", function () {
     assert.equal(aliasCount(configXml(name), made.outs.alias), 0);
   });
 });
+
+describe("Interface: a q35 domain's hot-plug slots", function () {
+  this.timeout(300_000);
+  let lan: TestNetwork;
+  let guest: BootedGuest;
+
+  before(async function () {
+    if (!libvirtdNetns()) skipMissing(this, "the libvirt daemon of scripts/setup-host.sh in its own network namespace");
+    lan = createIsolatedNetwork("nicq35");
+    // One spare PCIe root port: room for exactly one hot-plugged NIC.
+    guest = await bootGuest(uniqueName("nic-q35"), { machine: "q35", hotplugSlots: 1 });
+  });
+  after(async () => {
+    if (guest) await destroyGuest(guest).catch(() => undefined);
+    if (lan) removeNetwork(lan.name);
+  });
+
+  it("preview counts the free root ports across the run's NICs, refuses conventional PCI models, and create then changes nothing", async () => {
+    const nic = (name: string, extra: Props = {}): Props => ({ resourceName: name, owner: urn(name), domain: guest.name, network: lan.name, ...extra });
+    const check = (inputs: Props) => notesOf(() => providers.Interface.check({}, inputs));
+    assert.match(await check(nic("old", { model: "e1000" })), /up would refuse model: a e1000 NIC is a conventional PCI device and domain .* \(q35\) has no slot to hot-plug one into: use model "virtio" or "e1000e"/);
+    assert.match(await check(nic("one")), /live hot-plug of a virtio NIC/);
+    assert.match(await check(nic("two", { model: "e1000e" })), /up would refuse model: domain .* \(q35\) has 1 free PCIe slot for hot-plugged PCI devices and this is PCI attach 2 of this run: raise the Domain's hotplugSlots/);
+    const one = await create("Interface", nic("one"));
+    try {
+      const before = liveXml(guest.name);
+      await assert.rejects(create("Interface", nic("two", { model: "e1000e" })), /has 0 free PCIe slots/);
+      assert.equal(liveXml(guest.name).split("<interface").length, before.split("<interface").length, "nothing was plugged in");
+    } finally {
+      await remove("Interface", one.id, one.outs);
+    }
+  });
+});

@@ -174,9 +174,13 @@ function describeNic(n: ParsedInterface): string {
   return `${name} (${n.type}${n.source ? ` ${n.source}` : ""}${n.mac ? `, ${n.mac}` : ""})`;
 }
 
-/** Every NIC is a PCI device: a live attach through libvirt on q35 takes one free root port. */
+/**
+ * A live attach of a PCI Express NIC (virtio, e1000e) through libvirt on q35 takes one free root port; a conventional
+ * PCI one takes none, as it cannot be hot-plugged there at all (refused on its own).
+ */
 function nicNeedsPcieSlot(view: DomainView, nic: PlannedNic): boolean {
-  return view.running && nic.via === "libvirt" && machineFamily(view.live?.machine ?? view.config.machine ?? "pc") === "q35";
+  const q35 = machineFamily(view.live?.machine ?? view.config.machine ?? "pc") === "q35";
+  return view.running && nic.via === "libvirt" && q35 && !CONVENTIONAL_PCI_MODELS.includes(nic.model);
 }
 
 /** Announces a NIC create of this run (preview), so the slots it and the disks of the run need are counted together. */

@@ -5,6 +5,8 @@ import { changedInputs, classifyField, classifyNicAttach } from "../../../provid
 import { deviceNameFor, nicNetdevId, ownedDeviceName } from "../../../provider/src/resources/device-names";
 import { inputFields, validateInputs } from "../../../provider/src/resources/validate";
 import { isValidQemuId } from "../../../provider/src/vocab/qmp-names";
+import { explainPlan } from "../../../provider/src/explain/plan";
+import { ourStep, preview } from "../explain/fixtures";
 
 const running = { running: true, restart: "never" as const };
 const stopped = { running: false, restart: "never" as const };
@@ -104,5 +106,28 @@ describe("Interface: inputs check accepts", () => {
       { model: inputs.model, linkState: inputs.linkState, via: inputs.via, persistent: inputs.persistent, detach: inputs.detachTimeoutSeconds, wait: inputs.waitForAddressSeconds },
       { model: "virtio", linkState: "up", via: "libvirt", persistent: true, detach: 30, wait: 0 },
     );
+  });
+});
+
+describe("Interface in explain", () => {
+  const vm = { name: "vm", memoryMiB: 64, vcpus: 1, running: true };
+  it("a NIC added to a running domain is live, to a stopped one lands in its config; a link change is live, a model change a replace", () => {
+    const base = { domain: "vm", network: "lan", model: "virtio", linkState: "up", via: "libvirt", persistent: true, detachTimeoutSeconds: 30, waitForAddressSeconds: 0 };
+    const plan = explainPlan(
+      preview(
+        ourStep("same", "Domain", "vm", { olds: vm, outputs: { ...vm, state: "running" }, news: vm }),
+        ourStep("same", "Domain", "cold", { olds: { ...vm, name: "cold" }, outputs: { ...vm, name: "cold", running: false, state: "shut off" }, news: { ...vm, name: "cold" } }),
+        ourStep("create", "Interface", "hot", { news: base }),
+        ourStep("create", "Interface", "cfg", { news: { ...base, domain: "cold" } }),
+        ourStep("update", "Interface", "link", { olds: base, outputs: { ...base, mac: "52:54:00:00:00:01" }, news: { ...base, linkState: "down" } }),
+        ourStep("replace", "Interface", "shape", { olds: base, outputs: { ...base, mac: "52:54:00:00:00:02" }, news: { ...base, model: "e1000" } }),
+      ),
+    );
+    const row = (name: string) => plan.resources.find((r) => r.name === name)!.changes.map((c) => [c.field, c.class]);
+    assert.deepEqual(row("hot"), [["(attach)", "live"]]);
+    assert.match(plan.resources.find((r) => r.name === "cfg")!.changes[0]!.reason, /stopped: the NIC is added to its config/);
+    assert.deepEqual(row("link"), [["linkState", "live"]]);
+    assert.deepEqual(row("shape"), [["model", "replace"]]);
+    assert.deepEqual(plan.resources.find((r) => r.name === "hot")!.domains, ["vm"]);
   });
 });
