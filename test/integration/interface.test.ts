@@ -218,9 +218,11 @@ describe("Interface: NICs on a running guest", function () {
   it("a create interrupted after its attach is adopted on retry, never duplicated", async () => {
     const args = nic("adopt");
     const first = await create("Interface", args); // the run "dies" before Pulumi records it
+    virsh("domif-setlink", guest.name, first.outs.target, "down"); // and meanwhile someone pulls its cable
     const second = await create("Interface", args);
     assert.equal(second.id, first.id);
     assert.equal(second.outs.mac, first.outs.mac);
+    assert.equal(second.outs.linkState, "up", "the adopted NIC gets the link state asked for");
     assert.equal(aliasCount(liveXml(guest.name), first.outs.alias), 1);
     assert.equal(aliasCount(configXml(guest.name), first.outs.alias), 1);
     // A NIC under this name on another network is not provably this resource's: refused, nothing changed.

@@ -174,6 +174,8 @@ async function attachXml(client: LibvirtClient, view: DomainView, inputs: Interf
   const inConfig = interfaceByAlias(view.config, alias);
   const live = view.running && !inLive;
   const config = inputs.persistent && (await view.persistent()) && !inConfig;
+  // An adopted running NIC (an interrupted create's) gets the link state asked for, as a new one would.
+  if (inLive && inLive.linkState !== inputs.linkState) await client.updateDevice(view.dom, buildInterfaceXml(updatedSpec(inLive, inputs)), Affect.Live);
   if (!live && !config) return;
   let mac = macToReuse(inputs) ?? inConfig?.mac ?? inLive?.mac ?? undefined;
   const spec = nicSpec(inputs, alias, mac);
@@ -368,6 +370,9 @@ async function updateXml(client: LibvirtClient, view: DomainView, olds: Interfac
   const inLive = view.running ? interfaceByAlias(view.live, alias) : undefined;
   const inConfig = interfaceByAlias(view.config, alias);
   if (!inLive && !inConfig) throw new Error(`NIC ${alias} is no longer on domain ${news.domain}: refresh, then up plugs it in again`);
+  if (!view.running && !news.persistent) {
+    throw new Error(`domain ${news.domain} is stopped, and persistent: false would take the NIC out of its config, leaving it nowhere: start the domain first, or keep persistent: true`);
+  }
   const persistentDomain = await view.persistent();
   let changed = false;
   const liveUpdate = inLive && needsUpdate(inLive, news) ? updatedSpec(inLive, news) : undefined;
