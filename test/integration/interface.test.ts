@@ -243,6 +243,22 @@ describe("Interface: NICs on a running guest", function () {
     }
   });
 
+  it("a boot order: live without one (the guest booted already), in the config by per-device order; a second NIC may not take it", async () => {
+    const args = nic("pxe", { bootOrder: 5 });
+    assert.match(await notesOf(() => providers.Interface.check({}, args)), /bootOrder → next-boot \(the domain boots by libvirt's default <os><boot dev='hd'>/);
+    const made = await create("Interface", args);
+    try {
+      const inConfig = configXml(guest.name).split(`<alias name='${made.outs.alias}'/>`)[0]!.split("<interface").pop()!;
+      assert.match(inConfig, /<boot order='5'\/>/);
+      assert.doesNotMatch(configXml(guest.name), /<boot dev=/, "the config boots by per-device order now");
+      assert.equal(made.outs.bootOrder, 5);
+      assert.match(await notesOf(() => providers.Interface.check({}, nic("pxe2", { bootOrder: 5 }))), /up would refuse bootOrder: boot order 5 is already used on domain .* by ua-nic-pxe-/);
+      assert.deepEqual(await diff("Interface", made.id, (await read("Interface", made.id, made.outs)).props, args), { changes: false, replaces: [] });
+    } finally {
+      await remove("Interface", made.id, made.outs);
+    }
+  });
+
   describe("via qmp on the libvirt domain (netdev_add + device_add through the passthrough)", () => {
     it("user-mode networking on a 198.18 subnet: the guest gets its lease from QEMU, the link goes down live, delete removes it", async () => {
       const args = nic("slirp", { network: undefined, user: true, ipv4: { address: "198.18.250.0", prefixLength: 24 }, via: "qmp" });
@@ -280,6 +296,9 @@ describe("Interface: a stopped domain", function () {
   it("gets the NIC in its config only (preview says so); at the next start it appears with the MAC libvirt gave it", async () => {
     const args = { resourceName: "cold", owner: urn("cold"), domain: name, network: lan.name };
     assert.match(await notesOf(() => providers.Interface.check({}, args)), /the domain is stopped: the NIC is added to its config/);
+    const overQmp = { ...args, network: undefined, user: true, via: "qmp" };
+    assert.match(await notesOf(() => providers.Interface.check({}, overQmp)), /up would refuse via: via: "qmp" needs a running domain/);
+    await assert.rejects(create("Interface", overQmp), /via: "qmp" needs a running domain/);
     const made = await create("Interface", args);
     assert.equal(made.outs.target, null, "no tap while stopped");
     assert.deepEqual(made.outs.addresses, []);

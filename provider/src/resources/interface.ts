@@ -186,8 +186,13 @@ async function attachXml(client: LibvirtClient, view: DomainView, inputs: Interf
   if (!config || together) return;
   // The config copy carries the MAC libvirt gave the running one.
   if (mac === undefined && live) mac = interfaceByAlias((await view.refresh({ xml: true })).live, alias)?.mac ?? undefined;
-  // Read under the domain's lock, just before the define: nothing else of ours changes the config meanwhile.
-  if (convert) await client.defineDomain(bootByDeviceOrder(await client.domainXml(view.dom, { inactive: true })));
+  if (convert) {
+    // Read under the domain's lock, just before the define: nothing else of ours changes the config meanwhile. The
+    // NIC goes in with the same define (validated as an attach would be).
+    buildInterfaceXml({ ...spec, mac });
+    await client.defineDomain(bootByDeviceOrder(await client.domainXml(view.dom, { inactive: true }), { interface: { ...spec, mac } }));
+    return;
+  }
   await client.attachDevice(view.dom, buildInterfaceXml({ ...spec, mac }), Affect.Config);
 }
 

@@ -5,6 +5,7 @@
 // 'cdrom' the first cdrom, 'network' the first interface, in the listed sequence.
 
 import { diskElement, type DiskSpec } from "./disk-xml";
+import { interfaceElement, type InterfaceSpec } from "./domain-xml";
 import { attr, buildXmlDocument, children, parseXmlDocument, type XmlElement, type XmlNode } from "./xml";
 
 type Mutable = Record<string, unknown>;
@@ -59,10 +60,12 @@ function bootTargets(devices: Mutable, bootDevices: readonly string[]): Mutable[
 }
 
 /**
- * The persistent domain XML rewritten to boot by per-device order, optionally with `add` (a disk or cdrom carrying
- * its own order) among its devices. Orders given to converted devices skip every order already in use.
+ * The persistent domain XML rewritten to boot by per-device order, optionally with `add` (a disk or cdrom, or
+ * `{ interface }` a NIC, carrying its own order) among its devices: added in the same define, since a define that
+ * leaves no device with an order gets libvirt's <boot dev='hd'/> back. Orders given to converted devices skip every
+ * order already in use.
  */
-export function bootByDeviceOrder(domainXml: string, add?: DiskSpec): string {
+export function bootByDeviceOrder(domainXml: string, add?: DiskSpec | { readonly interface: InterfaceSpec }): string {
   const domain = withoutBlankText(parseXmlDocument(domainXml, "domain", { formattedByLibvirt: true })) as Mutable;
   const os = (domain["os"] ?? {}) as Mutable;
   const devices = (domain["devices"] ?? {}) as Mutable;
@@ -72,7 +75,8 @@ export function bootByDeviceOrder(domainXml: string, add?: DiskSpec): string {
   for (const list of Object.values(devices)) {
     for (const device of asList(list)) for (const boot of children(device, "boot")) used.add(Number(attr(boot, "order")));
   }
-  if (add?.bootOrder !== undefined) used.add(add.bootOrder);
+  const addedOrder = add === undefined ? undefined : "interface" in add ? add.interface.bootOrder : add.bootOrder;
+  if (addedOrder !== undefined) used.add(addedOrder);
   let next = 1;
   for (const device of bootTargets(devices, bootDevices)) {
     while (used.has(next)) next++;
@@ -80,6 +84,7 @@ export function bootByDeviceOrder(domainXml: string, add?: DiskSpec): string {
     used.add(next);
   }
   delete os["boot"];
-  if (add) devices["disk"] = [...asList(devices["disk"]), diskElement(add, "disk") as unknown as Mutable];
+  if (add && "interface" in add) devices["interface"] = [...asList(devices["interface"]), interfaceElement(add.interface) as unknown as Mutable];
+  else if (add) devices["disk"] = [...asList(devices["disk"]), diskElement(add, "disk") as unknown as Mutable];
   return buildXmlDocument("domain", domain as unknown as XmlElement);
 }

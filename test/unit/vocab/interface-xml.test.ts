@@ -9,6 +9,7 @@ import {
   nicSpecFromParsed,
   parseInterfaceXml,
 } from "../../../provider/src/vocab/interface-xml";
+import { bootByDeviceOrder } from "../../../provider/src/vocab/boot-order";
 import { fixtureText, virtXmlValidate } from "./helpers";
 import { skipMissing } from "../../support/skip";
 
@@ -121,6 +122,13 @@ describe("vocab/interface-xml", () => {
       if (!check.available) return skipMissing(this, "virt-xml-validate (libvirt-clients) and xmllint (libxml2-utils)");
       assert.ok(check.valid, check.output);
     });
+  });
+
+  it("a NIC with a boot order joins a config converted to per-device order in the same define (a define leaving no order gets <boot dev='hd'/> back)", () => {
+    const xml = bootByDeviceOrder(fixtureText("recorded-inactive-kernel-boot.xml"), { interface: { type: "network", network: "lan", bootOrder: 3, alias: "ua-nic-pxe" } });
+    const config = parseDomainXml(xml);
+    assert.deepEqual(config.os.bootDevices, []);
+    assert.equal(interfaceByAlias(config, "ua-nic-pxe")?.bootOrder, 3);
   });
 
   describe("refusing what libvirt would refuse, or worse take", () => {
