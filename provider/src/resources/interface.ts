@@ -7,96 +7,33 @@
 //
 // The MAC: the one the program gives, else the one libvirt assigns (read back from the live XML) or, over QMP, one
 // derived from the device's name; then kept. A config copy and a NIC plugged again after a by-hand detach take the
-// MAC their other copy has; a replace takes the MAC the replaced NIC had (the delete leaves it here for the create
-// that follows in the same run).
+// MAC their other copy has; a replace takes the MAC the replaced NIC had (interface-identity.ts). The QMP path and a
+// QEMU without libvirt are in interface-qmp.ts.
 import { Affect, DomainRef, LibvirtClient, LibvirtError, uuidToString } from "../libvirt";
-import { acceptsDeviceBootOrder, type InterfaceSpec } from "../vocab/domain-xml";
 import { bootByDeviceOrder } from "../vocab/boot-order";
+import { otherClaims, withClaim, type DeviceClaim } from "../vocab/device-claims";
+import { acceptsDeviceBootOrder, type InterfaceSpec, type ParsedInterface } from "../vocab/domain-xml";
 import { buildInterfaceXml, interfaceByAlias, nicSpecFromParsed, normalizeMac } from "../vocab/interface-xml";
-import type { ParsedInterface } from "../vocab/domain-xml";
-import { deriveNicMac } from "../vocab/qmp-net";
-import { QemuSocketError, sharedQmp } from "../qemu";
 import { addressesByMac, waitForAddresses, type InterfaceAddress } from "./addresses";
 import { addClaim, dropClaim } from "./claims";
 import { changedInputs, classifyField, classifyNicAttach } from "./classify";
 import { nicConvertsBootOrder, nicCreateRefusals, nicNotOurs, planNicSlot, type PlannedNic, type Refusal } from "./device-checks";
-import { deviceNameFor, legacyDeviceName, nicNetdevId, ownedDeviceName } from "./device-names";
+import { nicNetdevId } from "./device-names";
 import { createDevice, deleteDevice, detachXml } from "./devices";
 import { DomainView, forgetSharedViews, freshView, lookupOrNull, viewDomainForRead } from "./domain-view";
-import { clientFor, isUnknown, planDiff, ResourceError, ResourceHandlers } from "./handler";
+import { clientFor, isUnknown, planDiff, ResourceHandlers } from "./handler";
 import type { InterfaceInputs } from "./inputs";
+import { backendOf, claimSource, deviceName, fail, forgetReleasedMac, KIND, label, macToReuse, releaseMac, type InterfaceOutputs } from "./interface-identity";
+import { attachOverMonitor, directInterface, observeQmp, qmpBackend } from "./interface-qmp";
 import { withDomainLock } from "./locks";
-import { directMonitor, libvirtMonitor, type QemuMonitor } from "./monitor";
-import { attachNic, detachNic, listNics, nicRefusal, setNicLink, type LiveNic, type QmpNic, type QmpNicBackend } from "./qmp-nics";
+import { libvirtMonitor } from "./monitor";
+import { detachNic, listNics, nicRefusal, setNicLink } from "./qmp-nics";
 import { inputFields } from "./validate";
-import { otherClaims, withClaim, type DeviceClaim } from "../vocab/device-claims";
 
-const KIND = "Interface" as const;
+export type { InterfaceOutputs } from "./interface-identity";
+
 /** libvirt's virErrorNumber for a network that does not exist (VIR_ERR_NO_NETWORK). */
 const NO_NETWORK = 43;
-
-export interface InterfaceOutputs extends InterfaceInputs {
-  /** The MAC the NIC has (given, assigned by libvirt, or derived over QMP); kept for good. */
-  mac: string;
-  /** libvirt's user alias (via libvirt) or QEMU's device id (via qmp). */
-  alias: string;
-  /** The host tap device (live XML <target dev>), the netdev's ifname over QMP; null for user-mode or while stopped. */
-  target: string | null;
-  /** From the guest agent and the network's DHCP leases; an output that changes with the guest's life, never drift. */
-  addresses: InterfaceAddress[];
-  /** The domain's uuid, or the QMP socket of a QEMU run without libvirt. */
-  domainUuid: string;
-}
-
-type Backend = { type: "network" | "bridge"; source: string } | { type: "user"; source: null };
-
-function backendOf(inputs: InterfaceInputs): Backend {
-  if (inputs.user === true) return { type: "user", source: null };
-  if (inputs.bridge !== undefined) return { type: "bridge", source: inputs.bridge };
-  return { type: "network", source: inputs.network ?? "" };
-}
-
-function describeBackend(b: Backend): string {
-  return b.type === "user" ? "user-mode networking" : `${b.type} ${b.source}`;
-}
-
-function label(inputs: InterfaceInputs): string {
-  return `Interface ${inputs.resourceName ?? describeBackend(backendOf(inputs))} on ${inputs.domain ?? inputs.qmp}`;
-}
-
-function fail(inputs: InterfaceInputs, error: unknown): ResourceError {
-  return new ResourceError(label(inputs), (error as Error).message, { cause: error });
-}
-
-/** The NIC's device name: libvirt alias `ua-nic-<name>-<hash>`, or QMP id `lvn-<name>-<hash>` (its netdev `lvnd-…`). */
-function deviceName(inputs: InterfaceInputs): string {
-  if (inputs.qmp !== undefined) {
-    return inputs.owner ? ownedDeviceName(KIND, inputs.owner, inputs.resourceName, "qmp") : legacyDeviceName(KIND, inputs.resourceName, `${inputs.qmp}\0${KIND}`, "qmp");
-  }
-  return deviceNameFor(KIND, inputs, `${inputs.domain}\0${describeBackend(backendOf(inputs))}`);
-}
-
-/** What a claim records as the device's "source": where the NIC is plugged. */
-function claimSource(inputs: InterfaceInputs): string {
-  const b = backendOf(inputs);
-  return b.type === "user" ? "user" : `${b.type}:${b.source}`;
-}
-
-// ---- the MAC a replace hands on -----------------------------------------------------------------------------
-
-/**
- * MACs of NICs this process deleted, by resource: a replace deletes the old NIC first, then creates the new one in
- * the same run (one provider process serves a run), which takes the MAC back when the program gives none.
- */
-const releasedMacs = new Map<string, string>();
-
-function macKey(inputs: { owner?: string; resourceName?: string; domain?: string; qmp?: string }): string {
-  return inputs.owner ?? `${inputs.domain ?? inputs.qmp}\0${inputs.resourceName ?? ""}`;
-}
-
-function macToReuse(inputs: InterfaceInputs): string | undefined {
-  return inputs.mac ?? releasedMacs.get(macKey(inputs));
-}
 
 // ---- addresses ----------------------------------------------------------------------------------------------
 
@@ -235,116 +172,6 @@ function refusalError(refusals: Refusal[]): Error {
   return new Error(refusals.map((r) => `${r.field}: ${r.message}`).join("; "));
 }
 
-// ---- over QMP -----------------------------------------------------------------------------------------------
-
-function qmpBackend(inputs: InterfaceInputs): QmpNicBackend {
-  if (inputs.bridge !== undefined) return { type: "bridge", bridge: inputs.bridge };
-  return { type: "user", ipv4: inputs.ipv4 ? { address: inputs.ipv4.address, prefixLength: inputs.ipv4.prefixLength } : undefined };
-}
-
-/** The NIC to add: its MAC given, handed on by a replace, kept from one already under our id, or derived from the id. */
-function qmpNic(inputs: InterfaceInputs, id: string, nics: readonly LiveNic[]): QmpNic {
-  const ours = nics.find((n) => n.id === id);
-  const taken = new Set(nics.filter((n) => n.id !== id).map((n) => n.mac));
-  const mac = macToReuse(inputs) ?? ours?.mac ?? deriveNicMac(id, taken);
-  return { id, netdevId: nicNetdevId(id), model: inputs.model, mac: normalizeMac(mac), backend: qmpBackend(inputs), linkUp: inputs.linkState !== "down", bootOrder: inputs.bootOrder };
-}
-
-/** The outputs from QEMU's view; the link state QEMU cannot report is the one last set. */
-function observeQmp(live: LiveNic | undefined, inputs: InterfaceInputs, id: string, machine: string): InterfaceOutputs | null {
-  if (!live) return null;
-  const linkState = live.linkUp === null ? inputs.linkState : live.linkUp ? "up" : "down";
-  // QEMU names no host device for user-mode networking, and the bridge helper's tap is its own.
-  return { ...inputs, mac: live.mac, linkState, alias: id, target: null, addresses: [], domainUuid: machine, persistent: inputs.persistent };
-}
-
-function directMonitorFor(inputs: InterfaceInputs): QemuMonitor {
-  return directMonitor(sharedQmp(inputs.qmp!));
-}
-
-/** QEMU gone (stopped, or its socket removed): nothing of ours can be on it any more. */
-function unreachable(error: unknown): boolean {
-  return error instanceof QemuSocketError && /cannot connect/.test(error.message);
-}
-
-/** Attach over a monitor (the machine's lock held); outputs from QEMU's view after it. */
-async function attachOverMonitor(monitor: QemuMonitor, inputs: InterfaceInputs, id: string, machine: string): Promise<{ outs: InterfaceOutputs; attachedNow: boolean }> {
-  const before = await listNics(monitor);
-  const nic = qmpNic(inputs, id, before);
-  const { attached } = await attachNic(monitor, nic);
-  const outs = observeQmp((await listNics(monitor)).find((n) => n.id === id), inputs, id, machine);
-  if (!outs) {
-    if (attached) await detachNic(monitor, id, nic.netdevId, inputs.detachTimeoutSeconds).catch(() => undefined);
-    throw new Error(`QEMU reports no NIC ${id} after the attach`);
-  }
-  if (normalizeMac(outs.mac) !== nic.mac) {
-    if (attached) await detachNic(monitor, id, nic.netdevId, inputs.detachTimeoutSeconds).catch(() => undefined);
-    throw new Error(`QEMU shows NIC ${id} with MAC ${outs.mac}, expected ${nic.mac}`);
-  }
-  return { outs: { ...outs, linkState: inputs.linkState }, attachedNow: attached };
-}
-
-const direct = {
-  async create(inputs: InterfaceInputs): Promise<{ id: string; outs: InterfaceOutputs }> {
-    const monitor = directMonitorFor(inputs);
-    const id = deviceName(inputs);
-    try {
-      const { outs } = await withDomainLock(monitor.key, () => attachOverMonitor(monitor, inputs, id, inputs.qmp!));
-      releasedMacs.delete(macKey(inputs));
-      return { id: `${inputs.qmp}/${id}`, outs };
-    } catch (error) {
-      throw fail(inputs, error);
-    }
-  },
-
-  async read(id: string, props: InterfaceOutputs): Promise<{ id: string; props: InterfaceOutputs }> {
-    let nics: LiveNic[];
-    try {
-      nics = await listNics(directMonitorFor(props));
-    } catch (error) {
-      if (unreachable(error)) return { id: "", props };
-      throw error;
-    }
-    const outs = observeQmp(nics.find((n) => n.id === props.alias), props, props.alias, props.qmp!);
-    return outs ? { id, props: outs } : { id: "", props };
-  },
-
-  async update(olds: InterfaceOutputs, news: InterfaceInputs): Promise<{ outs: InterfaceOutputs }> {
-    const monitor = directMonitorFor(news);
-    try {
-      const outs = await withDomainLock(monitor.key, async () => {
-        if (olds.linkState !== news.linkState) await setNicLink(monitor, olds.alias, news.linkState !== "down");
-        return observeQmp((await listNics(monitor)).find((n) => n.id === olds.alias), { ...news, linkState: news.linkState }, olds.alias, news.qmp!);
-      });
-      if (!outs) throw new Error(`NIC ${olds.alias} is no longer on ${monitor.label}: refresh, then up plugs it in again`);
-      return { outs: { ...outs, linkState: news.linkState } };
-    } catch (error) {
-      throw fail(news, error);
-    }
-  },
-
-  async delete(props: InterfaceOutputs): Promise<void> {
-    const monitor = directMonitorFor(props);
-    try {
-      await withDomainLock(monitor.key, () => detachNic(monitor, props.alias, nicNetdevId(props.alias), props.detachTimeoutSeconds));
-      releasedMacs.set(macKey(props), props.mac);
-    } catch (error) {
-      if (unreachable(error)) return;
-      throw fail(props, error);
-    }
-  },
-
-  async describeCreate(inputs: InterfaceInputs): Promise<string> {
-    const monitor = directMonitorFor(inputs);
-    try {
-      await listNics(monitor);
-      return `${label(inputs)}: ${classifyNicAttach(inputs, { running: true, restart: "never", transient: true }).reason}`;
-    } catch (error) {
-      return `${label(inputs)}: up would refuse qmp: ${(error as Error).message} (start QEMU with -qmp ${inputs.qmp},server=on,wait=off, or fix the address)`;
-    }
-  },
-};
-
 // ---- update through libvirt ---------------------------------------------------------------------------------
 
 function sameSpec(a: InterfaceSpec, b: InterfaceSpec): boolean {
@@ -419,7 +246,7 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
   },
 
   async create(inputs) {
-    if (inputs.qmp !== undefined) return direct.create(inputs);
+    if (inputs.qmp !== undefined) return directInterface.create(inputs);
     const client = await clientFor(inputs.uri);
     const alias = deviceName(inputs);
     let claims: DeviceClaim[] = [];
@@ -487,7 +314,7 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
         },
         { before: { persistent: true }, xml: inputs.via === "libvirt" },
       );
-      releasedMacs.delete(macKey(inputs));
+      forgetReleasedMac(inputs);
       // The address comes from the guest's DHCP client, seconds later: waited for outside the domain's lock, so the
       // other NICs and disks of the domain are not held up meanwhile.
       return { id: `${uuid}/${alias}`, outs: await withAddresses(client, plugged!, outs, inputs.waitForAddressSeconds) };
@@ -497,7 +324,7 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
   },
 
   async read(id, props) {
-    if (props.qmp !== undefined) return direct.read(id, props);
+    if (props.qmp !== undefined) return directInterface.read(id, props);
     const client = await clientFor(props.uri);
     const view = await viewDomainForRead(client, props.domainUuid ?? props.domain!);
     if (!view) return { id: "", props };
@@ -514,7 +341,7 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
   },
 
   async update(_id, olds, news) {
-    if (news.qmp !== undefined) return direct.update(olds, news);
+    if (news.qmp !== undefined) return directInterface.update(olds, news);
     const client = await clientFor(news.uri);
     try {
       const dom = await lookupOrNull(client, olds.domainUuid);
@@ -543,7 +370,7 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
   },
 
   async delete(_id, props) {
-    if (props.qmp !== undefined) return direct.delete(props);
+    if (props.qmp !== undefined) return directInterface.delete(props);
     try {
       const client = await clientFor(props.uri);
       await deleteDevice(
@@ -551,14 +378,14 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
         props,
         props.via === "qmp" ? (view, onAsked) => detachNic(libvirtMonitor(client, view.dom), props.alias, nicNetdevId(props.alias), props.detachTimeoutSeconds, onAsked) : undefined,
       );
-      releasedMacs.set(macKey(props), props.mac);
+      releaseMac(props);
     } catch (error) {
       throw fail(props, error);
     }
   },
 
   async describeCreate(inputs) {
-    if (inputs.qmp !== undefined) return direct.describeCreate(inputs);
+    if (inputs.qmp !== undefined) return directInterface.describeCreate(inputs);
     const client = await clientFor(inputs.uri);
     // Shared: a preview asks this for every device of a domain at once.
     const view = await viewDomainForRead(client, inputs.domain!, { prefetch: false }).catch(() => null);

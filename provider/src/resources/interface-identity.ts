@@ -1,0 +1,81 @@
+// What makes an Interface this resource's and no other's: its device name (libvirt alias or QMP id, from the owner),
+// what its claim records, how its messages name it, and the MAC a replace hands from the deleted NIC to the new one.
+import type { InterfaceAddress } from "./addresses";
+import { deviceNameFor, legacyDeviceName, ownedDeviceName } from "./device-names";
+import { ResourceError } from "./handler";
+import type { InterfaceInputs } from "./inputs";
+
+export const KIND = "Interface" as const;
+
+export interface InterfaceOutputs extends InterfaceInputs {
+  /** The MAC the NIC has (given, assigned by libvirt, or derived over QMP); kept for good. */
+  mac: string;
+  /** libvirt's user alias (via libvirt) or QEMU's device id (via qmp). */
+  alias: string;
+  /** The host tap device (live XML <target dev>), the netdev's ifname over QMP; null for user-mode or while stopped. */
+  target: string | null;
+  /** From the guest agent and the network's DHCP leases; an output that changes with the guest's life, never drift. */
+  addresses: InterfaceAddress[];
+  /** The domain's uuid, or the QMP socket of a QEMU run without libvirt. */
+  domainUuid: string;
+}
+
+export type Backend = { type: "network" | "bridge"; source: string } | { type: "user"; source: null };
+
+export function backendOf(inputs: InterfaceInputs): Backend {
+  if (inputs.user === true) return { type: "user", source: null };
+  if (inputs.bridge !== undefined) return { type: "bridge", source: inputs.bridge };
+  return { type: "network", source: inputs.network ?? "" };
+}
+
+export function describeBackend(b: Backend): string {
+  return b.type === "user" ? "user-mode networking" : `${b.type} ${b.source}`;
+}
+
+export function label(inputs: InterfaceInputs): string {
+  return `Interface ${inputs.resourceName ?? describeBackend(backendOf(inputs))} on ${inputs.domain ?? inputs.qmp}`;
+}
+
+export function fail(inputs: InterfaceInputs, error: unknown): ResourceError {
+  return new ResourceError(label(inputs), (error as Error).message, { cause: error });
+}
+
+/** The NIC's device name: libvirt alias `ua-nic-<name>-<hash>`, or QMP id `lvn-<name>-<hash>` (its netdev `lvnd-…`). */
+export function deviceName(inputs: InterfaceInputs): string {
+  if (inputs.qmp !== undefined) {
+    return inputs.owner ? ownedDeviceName(KIND, inputs.owner, inputs.resourceName, "qmp") : legacyDeviceName(KIND, inputs.resourceName, `${inputs.qmp}\0${KIND}`, "qmp");
+  }
+  return deviceNameFor(KIND, inputs, `${inputs.domain}\0${describeBackend(backendOf(inputs))}`);
+}
+
+/** What a claim records as the device's "source": where the NIC is plugged. */
+export function claimSource(inputs: InterfaceInputs): string {
+  const b = backendOf(inputs);
+  return b.type === "user" ? "user" : `${b.type}:${b.source}`;
+}
+
+// ---- the MAC a replace hands on -----------------------------------------------------------------------------
+
+/**
+ * MACs of NICs this process deleted, by resource: a replace deletes the old NIC first, then creates the new one in
+ * the same run (one provider process serves a run), which takes the MAC back when the program gives none.
+ */
+const releasedMacs = new Map<string, string>();
+
+function macKey(inputs: { owner?: string; resourceName?: string; domain?: string; qmp?: string }): string {
+  return inputs.owner ?? `${inputs.domain ?? inputs.qmp}\0${inputs.resourceName ?? ""}`;
+}
+
+export function macToReuse(inputs: InterfaceInputs): string | undefined {
+  return inputs.mac ?? releasedMacs.get(macKey(inputs));
+}
+
+/** The delete of a replace leaves the NIC's MAC for the create that follows. */
+export function releaseMac(props: InterfaceOutputs): void {
+  releasedMacs.set(macKey(props), props.mac);
+}
+
+/** Once a create has plugged the NIC in, the MAC it took is its own again. */
+export function forgetReleasedMac(inputs: InterfaceInputs): void {
+  releasedMacs.delete(macKey(inputs));
+}
