@@ -7,7 +7,15 @@
 //   (b) scsi disk attach + detach through QMP           vs  virsh qemu-monitor-command blockdev-add … blockdev-del
 //   (c) scsi cdrom media change                          vs  virsh change-media --update + query-block
 //   (d) scsi disk attach + detach on a QEMU without libvirt, over its own QMP socket, vs the fewest QMP calls
-// Env: BENCH_N (repetitions per side and operation, default 50), BENCH_ROUNDS (default 5).
+//   (e) virtio NIC attach + detach through libvirt XML on the test guest  vs  virsh attach-device/detach-device
+//   (f) virtio NIC attach + detach over QMP (user-mode) on the test guest  vs  virsh qemu-monitor-command netdev_add …
+//       (e) and (f): bench/hotplug-nic.ts; they boot the test guest (a PCI NIC leaves only when a guest answers
+//       the unplug request) and need the daemon of scripts/setup-host.sh in its own network namespace.
+// Env: BENCH_LINES (which lines, e.g. "e,f" for the NIC lines alone, a few minutes; default all: a,b,c,d,e,f),
+// BENCH_N (repetitions per side and operation of a–d, default 50), BENCH_NIC_N (of e–f, default 20: one takes
+// 0.5–1.5 s, most of it the guest's unplug), BENCH_NIC_SETTLE_MS (idle time before each e–f operation, not counted,
+// default 500: the guest's NIC watcher runs every 0.5 s), BENCH_ROUNDS (default 5), BENCH_PROFILE_OPS (provider
+// operations in each profiled pass, default 10).
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -23,6 +31,7 @@ import { startBareQemu } from "../test/support/bare-qemu";
 import { closeSharedQemuClients, QmpClient } from "../provider/src/qemu";
 import { create, remove, update } from "../test/support/provider";
 import { cleanUpOnAnyExit } from "./cleanup";
+import { benchNics, type NicLine } from "./hotplug-nic";
 import { clientMsPerOp, disableProfile, enableProfile, profileTable, resetProfile } from "./profile";
 import { formatTable, median, quiet, timeEach } from "./stats";
 
@@ -30,6 +39,10 @@ const N = Number(process.env.BENCH_N ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PROFILE_OPS = Number(process.env.BENCH_PROFILE_OPS ?? 10);
 const PER_ROUND = Math.ceil(N / ROUNDS);
+const NIC_N = Number(process.env.BENCH_NIC_N ?? 20);
+const NIC_SETTLE_MS = Number(process.env.BENCH_NIC_SETTLE_MS ?? 500);
+const LINES = new Set((process.env.BENCH_LINES ?? "a,b,c,d,e,f").split(",").map((line) => line.trim().toLowerCase()));
+const want = (line: string) => LINES.has(line);
 
 const virsh = (...args: string[]): string => execFileSync("virsh", ["-q", "-c", "qemu:///system", ...args], { encoding: "utf8", stdio: "pipe" });
 
@@ -39,7 +52,8 @@ const queryBlockVirsh = (dom: string): Block[] => JSON.parse(virsh("qemu-monitor
 const byQdev = (blocks: Block[] | undefined, id: string) => blocks?.find((b) => b.qdev === id || String(b.qdev).startsWith(`/machine/peripheral/${id}/`));
 
 
-async function main(): Promise<void> {
+/** (a)–(c): one bare domain, the lines of BENCH_LINES among them. */
+async function benchBareDomain(): Promise<void> {
   const stamp = `${process.pid}`;
   const name = `lvb-hotplug-${stamp}`;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lvb-hotplug-"));
@@ -207,9 +221,9 @@ async function main(): Promise<void> {
     const floor = side(floorXml, floorQmpOp, floorMedia);
     const runRound = async ({ xml, qmp, media, samples }: Side) => {
       // quiet: the provider prints its preview notes on every create.
-      samples.xml.push(...(await quiet(() => timeEach(PER_ROUND, xml))));
-      samples.qmp.push(...(await quiet(() => timeEach(PER_ROUND, qmp))));
-      for (let i = 0; i < PER_ROUND; i += 2) {
+      if (want("a")) samples.xml.push(...(await quiet(() => timeEach(PER_ROUND, xml))));
+      if (want("b")) samples.qmp.push(...(await quiet(() => timeEach(PER_ROUND, qmp))));
+      for (let i = 0; want("c") && i < PER_ROUND; i += 2) {
         samples.media.push(...(await quiet(() => timeEach(1, () => media(isoB)))));
         samples.media.push(...(await quiet(() => timeEach(1, () => media(isoA)))));
       }
@@ -232,31 +246,33 @@ async function main(): Promise<void> {
     ];
     console.log(
       `bench:hotplug — ${new Date().toISOString()}, ${os.cpus().length} cores, libvirt ${await client.libVersion()}, node ${process.version}, ` +
-        `N=${N} per side and operation in ${ROUNDS} alternating rounds`,
+        `N=${N} per side and operation in ${ROUNDS} alternating rounds; load (1 min) ${os.loadavg()[0].toFixed(2)}`,
     );
     console.log(
       formatTable(
         ["operation (one bare TCG domain)", "provider median", "virsh script median", "virsh/provider", "floor: fewest calls, one connection", "virsh/floor (best possible)"],
         [
-          row("(a) scsi disk attach+detach, libvirt XML", provider.samples.xml, script.samples.xml, floor.samples.xml),
-          row("(b) scsi disk attach+detach, QMP", provider.samples.qmp, script.samples.qmp, floor.samples.qmp),
-          row("(c) scsi cdrom media change", provider.samples.media, script.samples.media, floor.samples.media),
+          ...(want("a") ? [row("(a) scsi disk attach+detach, libvirt XML", provider.samples.xml, script.samples.xml, floor.samples.xml)] : []),
+          ...(want("b") ? [row("(b) scsi disk attach+detach, QMP", provider.samples.qmp, script.samples.qmp, floor.samples.qmp)] : []),
+          ...(want("c") ? [row("(c) scsi cdrom media change", provider.samples.media, script.samples.media, floor.samples.media)] : []),
         ],
       ),
     );
 
-    console.log(
-      `\nunplug wait inside the floor (a request answered, until it is done): libvirt detach → device-removed event ` +
-        `${median(releaseWait.xml).toFixed(1)} ms (n=${releaseWait.xml.length}); QMP device_del → blockdev-del accepted ` +
-        `${median(releaseWait.qmp).toFixed(1)} ms (n=${releaseWait.qmp.length}). Every side pays it once per attach+detach.`,
-    );
+    const waits = [
+      ...(want("a") ? [`libvirt detach → device-removed event ${median(releaseWait.xml).toFixed(1)} ms (n=${releaseWait.xml.length})`] : []),
+      ...(want("b") ? [`QMP device_del → blockdev-del accepted ${median(releaseWait.qmp).toFixed(1)} ms (n=${releaseWait.qmp.length})`] : []),
+    ];
+    if (waits.length > 0) console.log(`\nunplug wait inside the floor (a request answered, until it is done): ${waits.join("; ")}. Every side pays it once per attach+detach.`);
 
     // Where the provider's time goes: a separate, profiled pass (not part of the medians above).
-    const profiled: Array<[string, () => Promise<void>]> = [
-      ["(a) Disk create+delete, libvirt", providerXml],
-      ["(b) Disk create+delete, qmp", providerQmp],
-      ["(c) Cdrom media change", () => providerMedia(cdOuts.inserted === isoA ? isoB : isoA)],
-    ];
+    const profiled = ([
+      ["a", "(a) Disk create+delete, libvirt", providerXml],
+      ["b", "(b) Disk create+delete, qmp", providerQmp],
+      ["c", "(c) Cdrom media change", () => providerMedia(cdOuts.inserted === isoA ? isoB : isoA)],
+    ] as Array<[string, string, () => Promise<void>]>)
+      .filter(([line]) => want(line))
+      .map(([, what, op]) => [what, op] as const);
     for (const [what, op] of profiled) {
       resetProfile();
       enableProfile();
@@ -270,12 +286,9 @@ async function main(): Promise<void> {
       console.log(profileTable(PROFILE_OPS));
     }
     if (cdOuts.inserted !== isoA) await quiet(() => providerMedia(isoA));
-
-    await benchDirectSocket(img);
   } finally {
     disableProfile();
     await client.close().catch(() => undefined);
-    await closeSharedClients().catch(() => undefined);
     removeDomain(name);
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -286,7 +299,11 @@ async function main(): Promise<void> {
  * `qmp`) next to the floor, the same five QMP commands over one connection with nothing else. There is no virsh
  * for a QEMU libvirt does not know, so the script side is absent.
  */
-async function benchDirectSocket(img: string): Promise<void> {
+async function benchDirectSocket(): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lvb-direct-"));
+  cleanUpOnAnyExit(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const img = path.join(tmp, "disk.img");
+  fs.writeFileSync(img, Buffer.alloc(1024 * 1024));
   // Two monitors: the provider holds the unix socket (a QMP socket serves one client at a time), the floor the tcp one.
   const qemu = await startBareQemu({ tcpQmp: true });
   const floorClient = new QmpClient(qemu.qmpTcp!);
@@ -341,6 +358,20 @@ async function benchDirectSocket(img: string): Promise<void> {
     await floorClient.close();
     await closeSharedQemuClients();
     await qemu.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const unknown = [...LINES].filter((line) => !["a", "b", "c", "d", "e", "f"].includes(line));
+  if (unknown.length > 0) throw new Error(`BENCH_LINES: no line ${unknown.join(", ")} (the lines are a, b, c, d, e, f)`);
+  try {
+    if (want("a") || want("b") || want("c")) await benchBareDomain();
+    if (want("d")) await benchDirectSocket();
+    const nicLines = (["e", "f"] as NicLine[]).filter(want);
+    if (nicLines.length > 0) await benchNics({ lines: new Set(nicLines), n: NIC_N, rounds: ROUNDS, profileOps: PROFILE_OPS, settleMs: NIC_SETTLE_MS });
+  } finally {
+    await closeSharedClients().catch(() => undefined);
   }
 }
 

@@ -3,7 +3,7 @@
 // (a method calling another, a polling loop and the calls in it) are counted at each level, so read totals per
 // row, not as a sum. "fn pollUntil checks" counts the checks of a polling loop and the time spent in them; the
 // rest of the loop's time is waiting (for the change, or for the event that ends the wait).
-import { LibvirtClient } from "../provider/src/libvirt";
+import { InterfaceAddressSource, LibvirtClient } from "../provider/src/libvirt";
 import * as qemuHelpers from "../provider/src/resources/qemu";
 import * as validate from "../provider/src/resources/validate";
 import * as domainXml from "../provider/src/vocab/domain-xml";
@@ -36,7 +36,18 @@ const WRAPPED = [
   "setDomainMetadata",
   "isPersistent",
   "defineDomain",
+  "domainInterfaceAddresses",
+  "qemuAgentCommand",
+  "lookupNetworkByName",
+  "isNetworkActive",
 ] as const;
+
+/** virDomainInterfaceAddressesSource, for the row names. */
+const ADDRESS_SOURCES: Record<number, string> = {
+  [InterfaceAddressSource.Lease]: "lease",
+  [InterfaceAddressSource.Agent]: "agent",
+  [InterfaceAddressSource.Arp]: "arp",
+};
 
 function record(key: string, start: bigint): void {
   const e = entries.get(key) ?? { calls: 0, ms: 0 };
@@ -106,6 +117,8 @@ function install(): void {
         }
       } else if (name === "domainXml") {
         key = args[1]?.inactive ? "domainXml(inactive)" : "domainXml(live)";
+      } else if (name === "domainInterfaceAddresses") {
+        key = `domainInterfaceAddresses(${ADDRESS_SOURCES[args[1]] ?? args[1]})`;
       }
       const start = process.hrtime.bigint();
       try {
