@@ -6,7 +6,8 @@
 # It prints the next steps as lines that work as they are in any new shell: the first one sources
 # $state/env.sh, which puts this Node 22 and pulumi on PATH and points pulumi at the quickstart's backend.
 # Env (for tests): QUICKSTART_STATE (default /var/lib/pulumi-libvirt-live/quickstart), QUICKSTART_STACK
-# (default quickstart), QUICKSTART_PREFIX (names of the domain and volumes; default quickstart).
+# (default quickstart), QUICKSTART_PREFIX (names of the domain, volumes and network; default quickstart),
+# QUICKSTART_SUBNET (first three octets of the network's /24; default 198.18.100).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 # A host with libvirt installed but stopped is set up as a sandbox only inside a container or under CI (see
@@ -39,10 +40,13 @@ pulumi stack select "$stack" --create --non-interactive >/dev/null
 pulumi config set kernel "$GUEST_DIR/vmlinux"
 pulumi config set initrd "$GUEST_DIR/initrd.gz"
 if [ -n "${QUICKSTART_PREFIX:-}" ]; then pulumi config set prefix "$QUICKSTART_PREFIX"; fi
+if [ -n "${QUICKSTART_SUBNET:-}" ]; then pulumi config set subnet "$QUICKSTART_SUBNET"; fi
 pulumi up --yes --non-interactive --skip-preview
 echo
 echo "What runs now (the live view comes from QEMU's query-block):"
 pulumi stack output --json
+echo
+echo "The VM's address on the quickstart network: $(pulumi stack output address)"
 echo
 echo "Next steps: these lines work as they are, in this shell or a new one (the first sets PATH and the backend):"
 echo

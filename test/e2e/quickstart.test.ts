@@ -36,9 +36,12 @@ describe("e2e: the next steps the quickstart prints work as printed in a new she
 
   it("runs the quickstart and prints lines that need nothing of its environment", () => {
     const r = run("bash", [path.join(REPO, "scripts/quickstart.sh")], {
-      ...process.env, QUICKSTART_STATE: state, QUICKSTART_STACK: id, QUICKSTART_PREFIX: id,
+      // A subnet of its own (198.19.100.0/24), so a real quickstart stack on this machine (198.18.100) is not in the way.
+      ...process.env, QUICKSTART_STATE: state, QUICKSTART_STACK: id, QUICKSTART_PREFIX: id, QUICKSTART_SUBNET: "198.19.100",
     });
     assert.equal(r.code, 0, r.out);
+    // The VM got its lease from the quickstart network's DHCP before up returned (waitForAddressSeconds).
+    assert.match(r.out, /The VM's address on the quickstart network: 198\.19\.100\.(1[0-9][0-9])\n/);
     const tail = r.out.slice(r.out.indexOf("Next steps"));
     printed = tail.split("\n").filter((l) => l.startsWith("  ")).map((l) => l.slice(2));
     assert.ok(printed.length >= 4, tail);
@@ -59,5 +62,7 @@ describe("e2e: the next steps the quickstart prints work as printed in a new she
     assert.match(r.out, /deleted/, "destroy removed the stack's resources");
     const left = spawnSync("virsh", ["-q", "-c", "qemu:///system", "list", "--all", "--name"], { encoding: "utf8" }).stdout;
     assert.ok(!left.includes(id), `no domain of the test's stack is left:\n${left}`);
+    const nets = spawnSync("virsh", ["-q", "-c", "qemu:///system", "net-list", "--all", "--name"], { encoding: "utf8" }).stdout;
+    assert.ok(!nets.includes(id), `no network of the test's stack is left:\n${nets}`);
   });
 });

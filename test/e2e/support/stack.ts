@@ -206,14 +206,16 @@ export class TestStack {
     return { raw: result.stdout, json, result };
   }
 
-  /** Domains and volumes whose names start with the prefix (what the last-resort cleanup would remove). */
-  leftovers(): { domains: string[]; volumes: string[] } {
-    const domains = virshQuiet("list", "--all", "--name").split("\n").map((s) => s.trim()).filter((n) => n.startsWith(this.prefix));
+  /** Domains, volumes and networks whose names start with the prefix (what the last-resort cleanup would remove). */
+  leftovers(): { domains: string[]; volumes: string[]; networks: string[] } {
+    const named = (...args: string[]) => virshQuiet(...args).split("\n").map((s) => s.trim()).filter((n) => n.startsWith(this.prefix));
+    const domains = named("list", "--all", "--name");
+    const networks = named("net-list", "--all", "--name");
     const volumes = virshQuiet("vol-list", "default")
       .split("\n")
       .map((l) => l.trim().split(/\s+/)[0] ?? "")
       .filter((n) => n.startsWith(this.prefix));
-    return { domains, volumes };
+    return { domains, volumes, networks };
   }
 
   /** pulumi destroy, then the stack and the folder; as a last resort removes prefixed domains/volumes via virsh. */
@@ -235,6 +237,11 @@ export class TestStack {
       problems.push(`leftover domain ${dom}`);
       virshQuiet("destroy", dom);
       virshQuiet("undefine", dom, "--nvram", "--managed-save", "--snapshots-metadata");
+    }
+    for (const net of left.networks) {
+      problems.push(`leftover network ${net}`);
+      virshQuiet("net-destroy", net);
+      virshQuiet("net-undefine", net);
     }
     for (const vol of left.volumes) {
       problems.push(`leftover volume ${vol}`);
