@@ -43,10 +43,12 @@ async function waitFor(what: string, ok: () => boolean, child: ChildProcess, tim
 
 /**
  * `controllers: false` leaves out the virtio-scsi and USB controllers (the provider must add its own); `machine`
- * "q35" boots a PCIe machine (default "pc"); `extraArgs` are appended as they are (e.g. pcie-root-ports).
+ * "q35" boots a PCIe machine (default "pc"); `extraArgs` are appended as they are (e.g. pcie-root-ports); `netns`
+ * runs QEMU inside that network namespace (a guest with a NIC never runs in the host's; its unix sockets still
+ * serve the test, a tcp one is on the namespace's loopback).
  */
 export async function startBareQemu(
-  options: { tcpQmp?: boolean; memoryMiB?: number; controllers?: boolean; machine?: "pc" | "q35"; extraArgs?: string[] } = {},
+  options: { tcpQmp?: boolean; memoryMiB?: number; controllers?: boolean; machine?: "pc" | "q35"; extraArgs?: string[]; netns?: string } = {},
 ): Promise<BareQemu> {
   const { kernel, initrd } = guestArtifacts();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lvt-qemu-"));
@@ -64,7 +66,10 @@ export async function startBareQemu(
     ...(options.controllers === false ? [] : ["-device", "virtio-scsi-pci,id=scsi0", "-device", "qemu-xhci,id=usb"]),
     ...(options.extraArgs ?? []),
   ];
-  const child = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "ignore", "pipe"] });
+  // `ip netns exec` execs QEMU in place: the child's pid is QEMU's.
+  const child = options.netns
+    ? spawn("ip", ["netns", "exec", options.netns, "qemu-system-x86_64", ...args], { stdio: ["ignore", "ignore", "pipe"] })
+    : spawn("qemu-system-x86_64", args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   try {
