@@ -318,7 +318,7 @@ export interface InterfaceArgs {
    */
   model?: pulumi.Input<"virtio" | "e1000" | "e1000e" | "rtl8139">;
   /**
-   * Unicast MAC address, e.g. `52:54:00:12:34:56`. Default: libvirt assigns one (via libvirt) or the provider derives one from the owner (via qmp), and it is kept for good (the `mac` output). Changing it replaces the NIC.
+   * Unicast MAC address, e.g. `52:54:00:12:34:56`. Default: one derived from the resource's owner (its URN, set by the SDK) in QEMU's 52:54:00 range, so the same resource keeps its MAC for good: through a replace, a NIC removed behind Pulumi's back and plugged in again, or a destroy and up (without an owner, libvirt assigns one). The `mac` output reports it. Changing it replaces the NIC.
    */
   mac?: pulumi.Input<string>;
   /**
@@ -335,7 +335,7 @@ export interface InterfaceArgs {
    */
   bootOrder?: pulumi.Input<number>;
   /**
-   * How the NIC is plugged into a running domain: `libvirt` (attach-device; also kept in the persistent config) or `qmp` (netdev_add + device_add through libvirt's monitor passthrough: `user` or `bridge` only, never in the config, and libvirt marks the domain tainted).
+   * How the NIC is plugged into a running domain: `libvirt` (attach-device; also kept in the persistent config) or `qmp` (netdev_add + device_add through libvirt's monitor passthrough: `user: true` only, since libvirt's sandboxed QEMU may neither open a tap nor run the bridge helper; never in the config, and libvirt marks the domain tainted).
    * @default "libvirt"
    */
   via?: pulumi.Input<"libvirt" | "qmp">;
@@ -350,7 +350,7 @@ export interface InterfaceArgs {
    */
   detachTimeoutSeconds?: pulumi.Input<number>;
   /**
-   * When greater than 0, create (and an update that plugs the NIC again) waits up to this many seconds until the NIC has an IP address (from the guest agent or the network's DHCP leases), so `addresses` carries it; fails naming the MAC otherwise. 0: do not wait.
+   * When greater than 0, create (and an update that plugs the NIC again) waits up to this many seconds until the NIC has an IP address (from the guest agent or the network's DHCP leases), so `addresses` carries it; fails naming the MAC otherwise. A NIC whose `linkState` is `down` is not waited for (no DHCP answer can reach it). 0: do not wait.
    * @default 0
    */
   waitForAddressSeconds?: pulumi.Input<number>;

@@ -1,5 +1,6 @@
 // What makes an Interface this resource's and no other's: its device name (libvirt alias or QMP id, from the owner),
 // what its claim records, how its messages name it, and the MAC a replace hands from the deleted NIC to the new one.
+import { deriveNicMac } from "../vocab/qmp-net";
 import type { InterfaceAddress } from "./addresses";
 import { deviceNameFor, legacyDeviceName, ownedDeviceName } from "./device-names";
 import { ResourceError } from "./handler";
@@ -54,11 +55,11 @@ export function claimSource(inputs: InterfaceInputs): string {
   return b.type === "user" ? "user" : `${b.type}:${b.source}`;
 }
 
-// ---- the MAC a replace hands on -----------------------------------------------------------------------------
+// ---- the MAC, kept for good ---------------------------------------------------------------------------------
 
 /**
- * MACs of NICs this process deleted, by resource: a replace deletes the old NIC first, then creates the new one in
- * the same run (one provider process serves a run), which takes the MAC back when the program gives none.
+ * MACs of NICs this process deleted, by resource, for a program without the SDK's owner: a replace deletes the old NIC
+ * first, then creates the new one in the same run (one provider process serves a run), which takes the MAC back.
  */
 const releasedMacs = new Map<string, string>();
 
@@ -66,8 +67,15 @@ function macKey(inputs: { owner?: string; resourceName?: string; domain?: string
   return inputs.owner ?? `${inputs.domain ?? inputs.qmp}\0${inputs.resourceName ?? ""}`;
 }
 
+/**
+ * The MAC the NIC gets: the program's, else one derived from the owner (the URN), so the same resource plugs in with
+ * the same MAC after a replace, a NIC removed behind Pulumi's back, an interrupted run or a destroy and up (a DHCP host
+ * entry or a licence bound to it keeps working); without an owner, a replace's, else libvirt assigns one.
+ */
 export function macToReuse(inputs: InterfaceInputs): string | undefined {
-  return inputs.mac ?? releasedMacs.get(macKey(inputs));
+  if (inputs.mac !== undefined) return inputs.mac;
+  if (inputs.owner) return deriveNicMac(`Interface\0${inputs.owner}`);
+  return releasedMacs.get(macKey(inputs));
 }
 
 /** The delete of a replace leaves the NIC's MAC for the create that follows. */

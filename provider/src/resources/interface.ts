@@ -5,10 +5,10 @@
 // view (qmp-nics.ts). Found again by a user alias (or QMP id) derived from the owner, claimed in the domain's
 // metadata like a disk, so an interrupted create is adopted rather than duplicated.
 //
-// The MAC: the one the program gives, else the one libvirt assigns (read back from the live XML) or, over QMP, one
-// derived from the device's name; then kept. A config copy and a NIC plugged again after a by-hand detach take the
-// MAC their other copy has; a replace takes the MAC the replaced NIC had (interface-identity.ts). The QMP path and a
-// QEMU without libvirt are in interface-qmp.ts.
+// The MAC: the one the program gives, else one derived from the owner (interface-identity.ts), so a replace, a NIC
+// plugged again after a by-hand detach or a new stack run plug in with the same MAC; only a program without the SDK's
+// owner lets libvirt assign one (read back from the live XML), which a config copy and a replace then take over. The
+// QMP path and a QEMU without libvirt are in interface-qmp.ts.
 import { Affect, DomainRef, LibvirtClient, LibvirtError, uuidToString } from "../libvirt";
 import { bootByDeviceOrder } from "../vocab/boot-order";
 import { otherClaims, withClaim, type DeviceClaim } from "../vocab/device-claims";
@@ -51,10 +51,14 @@ function addressesOf(client: LibvirtClient, dom: DomainRef): Promise<Map<string,
   return value;
 }
 
-/** The outputs with the NIC's addresses (none while the domain is stopped); `waitSeconds` > 0 waits for one. */
+/**
+ * The outputs with the NIC's addresses (none while the domain is stopped); `waitSeconds` > 0 waits for one, except on
+ * a NIC whose link is down: no DHCP answer can reach it, so there is nothing to wait for.
+ */
 async function withAddresses(client: LibvirtClient, view: Pick<DomainView, "dom" | "running">, outs: InterfaceOutputs, waitSeconds = 0): Promise<InterfaceOutputs> {
   if (!view.running) return { ...outs, addresses: [] };
-  const byMac = waitSeconds > 0 ? await waitForAddresses(client, view.dom, [outs.mac], waitSeconds) : await addressesOf(client, view.dom);
+  const wait = waitSeconds > 0 && outs.linkState !== "down";
+  const byMac = wait ? await waitForAddresses(client, view.dom, [outs.mac], waitSeconds) : await addressesOf(client, view.dom);
   return { ...outs, addresses: byMac.get(normalizeMac(outs.mac)) ?? [] };
 }
 
@@ -121,7 +125,7 @@ async function attachXml(client: LibvirtClient, view: DomainView, inputs: Interf
   const together = live && config && !convert && liveSpec === spec;
   if (live) await client.attachDevice(view.dom, buildInterfaceXml(liveSpec), Affect.Live | (together ? Affect.Config : 0));
   if (!config || together) return;
-  // The config copy carries the MAC libvirt gave the running one.
+  // The config copy carries the MAC the running one has (libvirt's, for a NIC without an owner or a given MAC).
   if (mac === undefined && live) mac = interfaceByAlias((await view.refresh({ xml: true })).live, alias)?.mac ?? undefined;
   if (convert) {
     // Read under the domain's lock, just before the define: nothing else of ours changes the config meanwhile. The
@@ -401,7 +405,7 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
           `its config changes to equivalent per-device boot orders, and this NIC's order counts from the next boot)`,
       );
     }
-    if (inputs.waitForAddressSeconds > 0 && view.running) lines.push(`${label(inputs)}: up waits up to ${inputs.waitForAddressSeconds} s for the NIC's IP address`);
+    if (inputs.waitForAddressSeconds > 0 && view.running && inputs.linkState !== "down") lines.push(`${label(inputs)}: up waits up to ${inputs.waitForAddressSeconds} s for the NIC's IP address`);
     return lines.join("\n");
   },
 };
