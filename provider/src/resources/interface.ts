@@ -9,7 +9,7 @@
 // plugged again after a by-hand detach or a new stack run plug in with the same MAC; only a program without the SDK's
 // owner lets libvirt assign one (read back from the live XML), which a config copy and a replace then take over. The
 // QMP path and a QEMU without libvirt are in interface-qmp.ts.
-import { Affect, DomainRef, LibvirtClient, LibvirtError, uuidToString } from "../libvirt";
+import { Affect, DomainRef, ERR_NO_NETWORK, LibvirtClient, LibvirtError, uuidToString } from "../libvirt";
 import { bootByDeviceOrder } from "../vocab/boot-order";
 import { otherClaims, withClaim, type DeviceClaim } from "../vocab/device-claims";
 import { acceptsDeviceBootOrder, type InterfaceSpec, type ParsedInterface } from "../vocab/domain-xml";
@@ -32,8 +32,6 @@ import { inputFields } from "./validate";
 
 export type { InterfaceOutputs } from "./interface-identity";
 
-/** libvirt's virErrorNumber for a network that does not exist (VIR_ERR_NO_NETWORK). */
-const NO_NETWORK = 43;
 
 // ---- addresses ----------------------------------------------------------------------------------------------
 
@@ -147,7 +145,7 @@ async function networkRefusals(client: LibvirtClient, inputs: InterfaceInputs, r
     }
     return [];
   } catch (error) {
-    if (error instanceof LibvirtError && error.code === NO_NETWORK) {
+    if (error instanceof LibvirtError && error.code === ERR_NO_NETWORK) {
       return [{ field: "network", message: `there is no libvirt network ${inputs.network}: create it (a Network resource), or name an existing one (virsh net-list --all)` }];
     }
     throw error;

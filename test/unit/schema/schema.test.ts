@@ -33,7 +33,7 @@ describe("schema.json and the generated SDK input types", () => {
     }
   });
 
-  it("defines exactly the five resources, and the SDK lists the same kinds", () => {
+  it("defines exactly the seven resources, and the SDK lists the same kinds", () => {
     assert.deepEqual(Object.keys(schema.properties), ["Volume", "Domain", "Disk", "Cdrom", "Interface", "GuestExec", "Network"]);
     assert.deepEqual([...resourceKinds], Object.keys(schema.properties));
     assert.deepEqual(Object.keys(loadSchema().properties), Object.keys(schema.properties));
