@@ -1,5 +1,5 @@
 export { parseSocketAddress, SocketAddressError, type SocketAddress } from "./address";
 export { AgentClient } from "./agent-client";
-export { QemuSocketError } from "./json-peer";
+export { isQemuUnreachable, QemuSocketError } from "./json-peer";
 export { closeSharedQemuClients, sharedAgent, sharedQmp } from "./pool";
 export { QmpClient, type QmpEvent } from "./qmp-client";

@@ -6,10 +6,19 @@ import { encodeJsonMessage, JsonStreamDecoder } from "../wire/json-stream";
 import { parseSocketAddress } from "./address";
 
 export class QemuSocketError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** Nothing listens at the address (QEMU stopped, or its socket removed), as opposed to a link that broke. */
+  readonly unreachable: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; unreachable?: boolean }) {
     super(message, options);
     this.name = "QemuSocketError";
+    this.unreachable = options?.unreachable ?? false;
   }
+}
+
+/** QEMU gone (stopped, or its socket removed): nothing of ours can be on it any more. */
+export function isQemuUnreachable(error: unknown): boolean {
+  return error instanceof QemuSocketError && error.unreachable;
 }
 
 export interface PeerHandlers {
@@ -33,7 +42,7 @@ export async function dialJsonPeer(address: string, what: string, timeoutMs: num
     transport = await connectSocket(parsed.kind === "unix" ? { path: parsed.path } : { host: parsed.host, port: parsed.port }, address, timeoutMs);
   } catch (error) {
     const reason = error instanceof DialError ? ((error.cause as Error | undefined)?.message ?? error.message) : (error as Error).message;
-    throw new QemuSocketError(`cannot connect to the ${what} at ${address}: ${reason}`, { cause: error });
+    throw new QemuSocketError(`cannot connect to the ${what} at ${address}: ${reason}`, { cause: error, unreachable: true });
   }
   const decoder = new JsonStreamDecoder();
   let ended = false;

@@ -2,7 +2,7 @@
 // removed over that socket, read back with query-block, removal ended by QEMU's DEVICE_DELETED. There is no
 // persistent config: every change is live or a replace, and a QEMU that restarted has lost the devices (refresh
 // reads them as gone; the next up adds them again).
-import { QemuSocketError, sharedQmp } from "../qemu";
+import { isQemuUnreachable, sharedQmp } from "../qemu";
 import type { BlockDeviceInfo } from "../vocab/query-block";
 import type { DiskBus } from "../vocab/disk-xml";
 import { DeviceIdentity, ownedDeviceName, legacyDeviceName, type DeviceKindName } from "./device-names";
@@ -34,11 +34,6 @@ export function directDeviceName(kind: DeviceKindName, inputs: DirectInputs): st
 
 function monitorFor(inputs: DirectInputs): QemuMonitor {
   return directMonitor(sharedQmp(inputs.qmp!));
-}
-
-/** QEMU gone (stopped, or its socket removed): nothing of ours can be on it any more. */
-function unreachable(error: unknown): boolean {
-  return error instanceof QemuSocketError && /cannot connect/.test(error.message);
 }
 
 export function directDeviceHandlers<I extends DirectInputs, O>(device: DirectKind<I, O>) {
@@ -87,7 +82,7 @@ export function directDeviceHandlers<I extends DirectInputs, O>(device: DirectKi
       try {
         blocks = await monitorBlocks(monitorFor(props));
       } catch (error) {
-        if (unreachable(error)) return { id: "", props };
+        if (isQemuUnreachable(error)) return { id: "", props };
         throw error;
       }
       const outs = device.observeBlock(findBlockById(blocks, props.alias), props, props.alias, props.qmp!);
@@ -99,7 +94,7 @@ export function directDeviceHandlers<I extends DirectInputs, O>(device: DirectKi
       try {
         await withDomainLock(monitor.key, async () => detachQmp(monitor, await monitorBlocks(monitor), props.alias, props.detachTimeoutSeconds));
       } catch (error) {
-        if (unreachable(error)) return;
+        if (isQemuUnreachable(error)) return;
         throw fail(props, error);
       }
     },

@@ -2,7 +2,7 @@
 // or on the socket of a QEMU run without libvirt (`qmp` instead of `domain`, whose handlers are here), set_link for the
 // link state, QEMU's own view (query-rx-filter and its device tree) read back. There is no config: every change is
 // live or a replace, and a QEMU that restarted has lost the NIC (read as gone; the next up plugs it in again).
-import { QemuSocketError, sharedQmp } from "../qemu";
+import { isQemuUnreachable, sharedQmp } from "../qemu";
 import { normalizeMac } from "../vocab/interface-xml";
 import { deriveNicMac } from "../vocab/qmp-net";
 import { classifyNicAttach } from "./classify";
@@ -36,11 +36,6 @@ export function observeQmp(live: LiveNic | undefined, inputs: InterfaceInputs, i
 
 function directMonitorFor(inputs: InterfaceInputs): QemuMonitor {
   return directMonitor(sharedQmp(inputs.qmp!));
-}
-
-/** QEMU gone (stopped, or its socket removed): nothing of ours can be on it any more. */
-function unreachable(error: unknown): boolean {
-  return error instanceof QemuSocketError && /cannot connect/.test(error.message);
 }
 
 /** Attach over a monitor (the machine's lock held); outputs from QEMU's view after it. */
@@ -79,7 +74,7 @@ export const directInterface = {
     try {
       nics = await listNics(directMonitorFor(props));
     } catch (error) {
-      if (unreachable(error)) return { id: "", props };
+      if (isQemuUnreachable(error)) return { id: "", props };
       throw error;
     }
     const outs = observeQmp(nics.find((n) => n.id === props.alias), props, props.alias, props.qmp!);
@@ -106,7 +101,7 @@ export const directInterface = {
       await withDomainLock(monitor.key, () => detachNic(monitor, props.alias, nicNetdevId(props.alias), props.detachTimeoutSeconds));
       releaseMac(props);
     } catch (error) {
-      if (unreachable(error)) return;
+      if (isQemuUnreachable(error)) return;
       throw fail(props, error);
     }
   },
