@@ -805,8 +805,6 @@ function crossFieldFailures(kind: string, data: unknown, erroneous: Set<string>)
   return out;
 }
 
-const ipv4ToInt = (ip: string): number => ip.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
-
 /** An Interface's rules across fields: one backend, what each backend allows, and what QMP can do. */
 function interfaceFailures(data: Record<string, unknown>, ok: (pointer: string, v: unknown) => boolean): CheckFailure[] {
   const out: CheckFailure[] = [];
@@ -830,15 +828,12 @@ function interfaceFailures(data: Record<string, unknown>, ok: (pointer: string, 
     out.push({ property: "ipv4", reason: "applies only to user-mode networking (user: true): a libvirt network or bridge hands out its own addresses; remove ipv4" });
   }
   const ipv4 = data.ipv4;
-  if (isPlainObject(ipv4) && ok("/ipv4/address", ipv4.address) && typeof ipv4.address === "string") {
-    const prefix = ipv4.prefixLength === undefined || !ok("/ipv4/prefixLength", ipv4.prefixLength) ? undefined : Number(ipv4.prefixLength);
-    if (prefix !== undefined) {
-      const size = 2 ** (32 - prefix);
-      const base = Math.floor(ipv4ToInt(ipv4.address) / size) * size;
-      if (base !== ipv4ToInt(ipv4.address)) {
-        const network = [24, 16, 8, 0].map((shift) => Math.floor(base / 2 ** shift) % 256).join(".");
-        out.push({ property: "ipv4.address", reason: `must be the network address of the /${prefix} (host bits zero): ${show(ipv4.address)} is inside ${network}/${prefix}; use ${network}` });
-      }
+  const address = isPlainObject(ipv4) && ok("/ipv4/address", ipv4.address) && typeof ipv4.address === "string" ? ipv4ToNumber(ipv4.address) : null;
+  if (address !== null && isPlainObject(ipv4) && ipv4.prefixLength !== undefined && ok("/ipv4/prefixLength", ipv4.prefixLength)) {
+    const subnet = subnetOf(address, Number(ipv4.prefixLength));
+    if (subnet.network !== address) {
+      const network = numberToIpv4(subnet.network);
+      out.push({ property: "ipv4.address", reason: `must be the network address of the /${subnet.prefixLength} (host bits zero): ${show(ipv4.address)} is inside ${describeSubnet(subnet)}; use ${network}` });
     }
   }
   if (data.mtu !== undefined && data.user === true) {
