@@ -10,6 +10,16 @@ import { create, diff, providers, read, remove, update } from "../support/provid
 import { notesOf } from "../support/wait";
 
 type Props = Record<string, any>;
+const CLAIMS = "https://pulumi-libvirt-live.invalid/xmlns/claims/1";
+/** Our claims element in the running copy (or the config, with "--config"); "" when that copy has none. */
+const claimsIn = (dom: string, ...flags: string[]): string => {
+  try {
+    return virsh("metadata", dom, CLAIMS, ...flags);
+  } catch (error) {
+    if (/metadata not found|Requested metadata element is not present/i.test(String((error as { stderr?: string }).stderr))) return "";
+    throw error;
+  }
+};
 const urn = (stack: string, name: string, kind = "Disk") => `urn:pulumi:${stack}::shop::pulumi-nodejs:dynamic/libvirt:${kind}::${name}`;
 
 const queryBlock = (dom: string): any[] => JSON.parse(virsh("qemu-monitor-command", dom, JSON.stringify({ execute: "query-block" }))).return;
@@ -72,8 +82,14 @@ describe("ownership of devices and preview-time refusals, against the real daemo
       const a = await create("Disk", { resourceName: "scratch", owner: urn("prod", "scratch"), domain: vm, source: fileA, bus: "usb", via: "qmp" });
       const b = await create("Disk", { resourceName: "scratch", owner: urn("dev", "scratch"), domain: vm, source: fileB, bus: "usb", via: "qmp" });
       assert.notEqual(a.outs.alias, b.outs.alias);
+      // A QMP device lives only as long as its QEMU process: its claim is in the running copy, not the config, so
+      // a restart leaves no claim on a device that is gone.
+      assert.match(claimsIn(vm), new RegExp(`name="${a.outs.alias}"[^>]*owner="${urn("prod", "scratch")}"`));
+      assert.doesNotMatch(claimsIn(vm, "--config"), new RegExp(a.outs.alias));
       await remove("Disk", a.id, a.outs);
       assert.deepEqual([filesOpen(vm).includes(fileA), filesOpen(vm).includes(fileB)], [false, true]);
+      assert.doesNotMatch(claimsIn(vm), new RegExp(a.outs.alias), "the delete dropped its claim");
+      assert.match(claimsIn(vm), new RegExp(b.outs.alias), "the other owner's claim stays");
       await remove("Disk", b.id, b.outs);
     });
 

@@ -161,6 +161,16 @@ describe("resources against the real daemon", function () {
       await remove("Disk", again.id, again.outs);
     });
 
+    it("deleting a QMP disk someone already device_del'ed succeeds and frees the block node it left", async () => {
+      // The delete of a disk asks QEMU nothing before device_del (a disk has no tray): QEMU's "not found" is gone.
+      const disk = await create("Disk", { resourceName: "qdel", domain: vmName, source: image("qdel.img"), bus: "scsi", via: "qmp" });
+      virsh("qemu-monitor-command", vmName, JSON.stringify({ execute: "device_del", arguments: { id: disk.outs.alias } }));
+      await until("the device_del to finish (gone from query-block)", () => blockById(vmName, disk.outs.alias) === undefined);
+      assert.ok(namedNodes(vmName).some((n) => n.startsWith(disk.outs.alias)), "device_del leaves the node behind");
+      await remove("Disk", disk.id, disk.outs);
+      assert.ok(!namedNodes(vmName).some((n) => n.startsWith(disk.outs.alias)), "no block node left behind");
+    });
+
     it("ten Disks created at once on one domain all attach, with distinct targets", async () => {
       const disks = await Promise.all(
         Array.from({ length: 10 }, (_, i) => create("Disk", { resourceName: `par${i}`, domain: vmName, source: image(`par${i}.img`, 1), bus: i % 2 ? "scsi" : "usb" })),

@@ -5,22 +5,30 @@ import { Affect, LibvirtClient } from "../libvirt";
 import { buildClaims, CLAIMS_NAMESPACE, CLAIMS_PREFIX, DeviceClaim, withClaim, withoutClaim } from "../vocab/device-claims";
 import type { DomainView } from "./domain-view";
 
-async function writeClaims(client: LibvirtClient, view: DomainView, claims: readonly DeviceClaim[]): Promise<void> {
-  // A transient domain has only its running copy.
-  const config = (await view.persistent()) ? Affect.Config : 0;
+/**
+ * Which copies of the domain keep a device's claim: "both" (a device libvirt knows, kept in the config too), or
+ * "live" (a device added over QMP lives only as long as its QEMU process, so its claim needs no config write:
+ * one file libvirt writes and syncs instead of two, in the domain's job).
+ */
+export type ClaimScope = "both" | "live";
+
+async function writeClaims(client: LibvirtClient, view: DomainView, claims: readonly DeviceClaim[], configToo: boolean): Promise<void> {
+  // A transient domain has only its running copy; a stopped one only its config (Affect.Current, 0, is that).
+  const config = configToo && (await view.persistent()) ? Affect.Config : 0;
   const flags = (view.running ? Affect.Live : 0) | config;
   await client.setDomainMetadata(view.dom, claims.length > 0 ? buildClaims(claims) : null, CLAIMS_PREFIX, CLAIMS_NAMESPACE, flags);
 }
 
 /** Records `claim` (replacing the owner's older claim on the same device). */
-export async function addClaim(client: LibvirtClient, view: DomainView, claims: readonly DeviceClaim[], claim: DeviceClaim): Promise<void> {
+export async function addClaim(client: LibvirtClient, view: DomainView, claims: readonly DeviceClaim[], claim: DeviceClaim, scope: ClaimScope = "both"): Promise<void> {
   const next = withClaim(claims, claim);
   if (next.length === claims.length && claims.some((c) => c.device === claim.device && c.owner === claim.owner && c.source === claim.source)) return;
-  await writeClaims(client, view, next);
+  await writeClaims(client, view, next, scope === "both");
 }
 
-/** Drops the owner's claim on a device, when it has one. */
-export async function dropClaim(client: LibvirtClient, view: DomainView, claims: readonly DeviceClaim[], device: string, owner: string): Promise<void> {
+/** Drops the owner's claim on a device, when it has one (from the config too when it has it, whatever the scope). */
+export async function dropClaim(client: LibvirtClient, view: DomainView, claims: readonly DeviceClaim[], device: string, owner: string, scope: ClaimScope = "both"): Promise<void> {
   const next = withoutClaim(claims, device, owner);
-  if (next.length !== claims.length) await writeClaims(client, view, next);
+  const inConfig = () => view.config.claims.some((c) => c.device === device && c.owner === owner);
+  if (next.length !== claims.length) await writeClaims(client, view, next, scope === "both" || inConfig());
 }

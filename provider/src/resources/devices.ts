@@ -1,6 +1,6 @@
 // Block-device mechanics shared by Disk and Cdrom: finding a device again by its alias, attaching and detaching
 // it through libvirt's XML or through QMP, and checking with query-block that QEMU really has what we asked.
-import { Affect, isConnectionError, LibvirtClient, uuidToString } from "../libvirt";
+import { Affect, isConnectionError, isNotFound, LibvirtClient, UUID_PATTERN, uuidToString } from "../libvirt";
 import { buildDiskXml, DiskBus, DiskSpec, ParsedDisk } from "../vocab/disk-xml";
 import { pickFreeDriveUnit, pickFreeTarget, usbControllerPorts } from "../vocab/disk-placement";
 import { acceptsDeviceBootOrder, parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
@@ -10,11 +10,11 @@ import { libvirtScsiBus, libvirtUsbBus } from "../vocab/qmp-names";
 import { BlockDeviceInfo } from "../vocab/query-block";
 import { attachesLive, changedInputs, classifyAttach, classifyField } from "./classify";
 import { clientFor, DiffResult, isUnknown, note, planDiff, ResourceError } from "./handler";
-import { addClaim, dropClaim } from "./claims";
+import { addClaim, dropClaim, type ClaimScope } from "./claims";
 import { otherClaims, withClaim, withoutClaim, type DeviceClaim } from "../vocab/device-claims";
 import { inputFields } from "./validate";
 import { withDomainLock } from "./locks";
-import { DomainView, forgetSharedViews, lookupOrNull, viewDomain, viewDomainForRead, freshView, type ViewOptions } from "./domain-view";
+import { DomainView, forgetSharedViews, lookupOrNull, recentRef, recordedRef, viewDomain, viewDomainForRead, freshView, type ViewOptions } from "./domain-view";
 import { pollUntil, qmp, qomProperty } from "./qemu";
 import { convertsBootOrder, createRefusals, heldMedium, notOurs, planSlot, PlannedDevice } from "./device-checks";
 import type { DeviceIdentity } from "./device-names";
@@ -279,9 +279,12 @@ export async function attachQmp(client: LibvirtClient, view: DomainView, device:
   await attachOverQmp(libvirtMonitor(client, view.dom), blocks, device, await qmpAddress(client, view, device.bus));
 }
 
-/** device_del, wait until QEMU says the device is gone, then drop its block nodes. */
-export async function detachQmp(client: LibvirtClient, view: DomainView, id: string, timeoutSeconds: number, onAsked?: () => void): Promise<void> {
-  await detachOverQmp(libvirtMonitor(client, view.dom), await view.blocks(), id, timeoutSeconds, onAsked);
+/**
+ * device_del, wait until QEMU says the device is gone, then drop its block nodes. A device without a tray (a disk:
+ * `tray` false) needs no query-block first: there is no medium to take out, and device_del says whether it is there.
+ */
+export async function detachQmp(client: LibvirtClient, view: DomainView, id: string, timeoutSeconds: number, onAsked?: () => void, tray = true): Promise<void> {
+  await detachOverQmp(libvirtMonitor(client, view.dom), tray ? await view.blocks() : null, id, timeoutSeconds, onAsked);
 }
 
 // ---- the create and delete flows Disk and Cdrom share ---------------------------------------------------------
@@ -321,14 +324,21 @@ export async function createDevice<O>(
     /** The attach goes through libvirt's XML (so the XMLs are read again after it); false: over QMP (only QEMU changes). */
     xml: boolean;
   },
+  lookedUp = false,
 ): Promise<{ uuid: string; outs: O }> {
-  // One lookup; the view under the lock is read from the ref, and refreshed (not looked up again) after the change.
-  const dom = await lookupOrNull(client, domainRef);
+  // One lookup, or none when the preview note found the domain a moment ago; the view under the lock is read from
+  // the ref, and refreshed (not looked up again) after the change.
+  const recent = lookedUp ? null : await recentRef(client, domainRef);
+  const dom = recent ?? (await lookupOrNull(client, domainRef));
   if (!dom) throw new Error(`domain "${domainRef}" not found`);
   const uuid = uuidToString(dom.uuid);
   forgetSharedViews();
-  return withDomainLock(uuid, async () => {
-    const before = await freshView(client, dom, reads.before);
+  const outcome = await withDomainLock(uuid, async () => {
+    // The note's ref is checked against what is read now: a domain gone, or its name moved to another, since then
+    // means looking it up after all.
+    const stale = (error: unknown) => recent !== null && isNotFound(error);
+    const before = recent ? await viewDomain(client, dom, reads.before).catch((error) => (stale(error) ? null : Promise.reject(error))) : await freshView(client, dom, reads.before);
+    if (!before || (recent && !UUID_PATTERN.test(domainRef) && before.config.name !== domainRef)) return null;
     const attachedNow = await steps.attach(before);
     // The claim's write and the read-back go out together: reading the XML needs no domain job, so the two overlap.
     const reading = before.refresh({ xml: reads.xml });
@@ -351,31 +361,37 @@ export async function createDevice<O>(
     if (!outs) throw new Error("the device is not on the domain after the attach");
     return { uuid, outs };
   });
+  return outcome ?? createDevice(client, domainRef, steps, reads, true);
 }
 
 /**
  * Detaches (waiting for the guest to let go) under the domain's lock; a gone domain means nothing to do. A device
- * that is not a block device (a NIC) brings its own QMP detach (`detachOverQmp`, given the view and the moment the
- * unplug was asked for).
+ * that is not a block device (a NIC), or one whose QMP detach needs no query-block (a disk), brings its own QMP
+ * detach (`detachOverQmp`, given the view and the moment the unplug was asked for).
  */
 export async function deleteDevice(
   client: LibvirtClient,
   record: DeviceRecord,
   detachOverQmp?: (view: DomainView, onAsked: () => void) => Promise<void>,
 ): Promise<void> {
-  const dom = await lookupOrNull(client, record.domainUuid);
+  // No lookup: the recorded uuid is the ref, and a domain gone shows at the view's first read.
+  const dom = await recordedRef(client, record.domainUuid, record.domain);
   if (!dom) return;
   const uuid = uuidToString(dom.uuid);
   forgetSharedViews();
   await withDomainLock(uuid, async () => {
     // One view: the XMLs (with the claims), and alongside them what the detach and the claim's removal will ask.
-    const fresh = await freshView(client, dom, { blocks: record.via === "qmp" && !detachOverQmp, persistent: record.owner !== undefined });
+    // A QMP device's claim is in the running copy only (claims.ts): no need to ask whether there is a config.
+    const scope: ClaimScope = record.via === "qmp" ? "live" : "both";
+    const options = { blocks: record.via === "qmp" && !detachOverQmp, persistent: record.owner !== undefined && scope === "both" };
+    const fresh = await viewDomain(client, dom, options).catch((error) => (isNotFound(error) ? null : Promise.reject(error)));
+    if (!fresh) return;
     const claims = fresh.claims;
     // Our claim goes while QEMU unplugs (the request answered, the domain's job free), so the wait hides its
     // write; a detach that fails puts it back, so the device stays attached and claimed as before.
     let dropping: Promise<void> | undefined;
     const drop = () => {
-      if (record.owner && !dropping) dropping = dropClaim(client, fresh, claims, record.alias, record.owner);
+      if (record.owner && !dropping) dropping = dropClaim(client, fresh, claims, record.alias, record.owner, scope);
       dropping?.catch(() => undefined);
     };
     // Another resource (another stack) claims this device too: it stays attached; only our claim goes.
@@ -394,7 +410,7 @@ export async function deleteDevice(
       const ours = claims.find((c) => c.device === record.alias && c.owner === record.owner);
       if (dropping && ours) {
         await dropping.catch(() => undefined);
-        await addClaim(client, fresh, withoutClaim(claims, record.alias, ours.owner), ours).catch(() => undefined);
+        await addClaim(client, fresh, withoutClaim(claims, record.alias, ours.owner), ours, scope).catch(() => undefined);
       }
       throw error;
     }
@@ -468,6 +484,8 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
       const inputs = onDomain(given);
       const client = await clientFor(inputs.uri);
       const alias = device.deviceName(inputs);
+      // A device added over QMP lives only as long as its QEMU process: so does its claim (claims.ts).
+      const scope: ClaimScope = inputs.via === "qmp" ? "live" : "both";
       let claims: DeviceClaim[] = [];
       try {
         const { uuid, outs } = await createDevice(client, inputs.domain, {
@@ -490,14 +508,14 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
             return held === undefined;
           },
           record: async (view) => {
-            if (inputs.owner) await addClaim(client, view, claims, { device: alias, owner: inputs.owner, source: device.expected(inputs).file });
+            if (inputs.owner) await addClaim(client, view, claims, { device: alias, owner: inputs.owner, source: device.expected(inputs).file }, scope);
           },
           unrecord: async (view) => {
             if (!inputs.owner) return;
             const recorded = withClaim(claims, { device: alias, owner: inputs.owner, source: device.expected(inputs).file });
             const earlier = claims.find((c) => c.device === alias && c.owner === inputs.owner);
-            if (earlier) await addClaim(client, view, recorded, earlier);
-            else await dropClaim(client, view, recorded, alias, inputs.owner);
+            if (earlier) await addClaim(client, view, recorded, earlier, scope);
+            else await dropClaim(client, view, recorded, alias, inputs.owner, scope);
           },
           // QEMU must really have what was asked; otherwise undo what this call attached (never a device it found),
           // so a failed create leaves the domain as it was.
@@ -512,8 +530,9 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
           },
           observe: (after) => device.observe(after, inputs, alias),
         }, {
-          // QMP: QEMU's block devices (what is held, where to add); libvirt: whether there is a config to keep it in.
-          before: { blocks: inputs.via === "qmp", persistent: inputs.via === "libvirt" || inputs.owner !== undefined },
+          // QMP: QEMU's block devices (what is held, where to add); libvirt: whether there is a config to keep it in
+          // (a QMP device's claim needs none).
+          before: { blocks: inputs.via === "qmp", persistent: inputs.via === "libvirt" },
           xml: inputs.via === "libvirt",
         });
         return { id: `${uuid}/${alias}`, outs };
@@ -533,7 +552,10 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
     async delete(_id: string, props: O): Promise<void> {
       if (props.qmp) return direct.delete(props);
       try {
-        await deleteDevice(await clientFor(props.uri), props);
+        const client = await clientFor(props.uri);
+        // A disk has no tray to empty: its QMP detach goes without a query-block before it.
+        const trayless = device.kind === "Disk" ? (view: DomainView, onAsked: () => void) => detachQmp(client, view, props.alias, props.detachTimeoutSeconds, onAsked, false) : undefined;
+        await deleteDevice(client, props, trayless);
       } catch (error) {
         throw fail(props, error);
       }

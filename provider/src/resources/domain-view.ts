@@ -1,6 +1,6 @@
 // The domain as the provider sees it at one moment: both XMLs parsed, and QEMU's block devices and the
 // lifecycle asked for once, when needed. Refresh reads share one view per domain for a moment.
-import { DomainRef, isNotFound, LibvirtClient, uuidToString } from "../libvirt";
+import { DomainRef, isNotFound, LibvirtClient, UUID_PATTERN, uuidFromString, uuidToString } from "../libvirt";
 import { parseDomainXml, ParsedDomain } from "../vocab/domain-xml";
 import { BlockDeviceInfo } from "../vocab/query-block";
 import { stateName } from "./domain-state";
@@ -69,11 +69,12 @@ async function readView(client: LibvirtClient, ref: DomainRef, options: ViewOpti
     id = live ? ref.id : null;
   } else {
     const [liveText, configText] = await Promise.all([client.domainXml(ref), client.domainXml(ref, { inactive: true })]);
-    config = parseDomainXml(configText);
+    const key = uuidToString(ref.uuid);
+    config = parsedOnce(key, "config", configText);
     // Whether it runs is read from the XML itself (a running domain's carries its id), so a ref looked up before a
     // start or stop, or before the wait for the domain's lock, still gives the state as it is now. A stopped
     // domain's two texts are the same: no second parse then.
-    const current = liveText === configText ? config : parseDomainXml(liveText);
+    const current = liveText === configText ? config : parsedOnce(key, "live", liveText);
     id = current.id;
     live = id !== null ? current : null;
     claims = current.claims;
@@ -93,6 +94,26 @@ async function readView(client: LibvirtClient, ref: DomainRef, options: ViewOpti
     persistent,
     refresh: ({ xml }) => readView(client, dom, { blocks: true }, persistent, xml ? undefined : { config, live, claims }),
   };
+}
+
+/**
+ * The last text of each XML of each domain, parsed: a text read again unchanged (the create's view after the
+ * preview's, the config after a change over QMP, which libvirt does not see) is not parsed again. The parsed
+ * domain is only ever read, so views share it. Kept for the most recent domains only (a fleet's refresh would
+ * otherwise hold every domain's texts).
+ */
+const lastParsed = new Map<string, { text: string; parsed: ParsedDomain }>();
+const PARSED_KEPT = 128;
+
+function parsedOnce(uuid: string, copy: "live" | "config", text: string): ParsedDomain {
+  const key = `${uuid}\0${copy}`;
+  const last = lastParsed.get(key);
+  if (last?.text === text) return last.parsed;
+  const parsed = parseDomainXml(text);
+  lastParsed.delete(key);
+  lastParsed.set(key, { text, parsed });
+  if (lastParsed.size > PARSED_KEPT) lastParsed.delete(lastParsed.keys().next().value!);
+  return parsed;
 }
 
 /** The first call runs `ask`; every call gets its promise. */
@@ -120,6 +141,16 @@ export function viewDomainForRead(client: LibvirtClient, ref: string, options: V
   return view;
 }
 
+/**
+ * The ref a read of a moment ago found for `ref` (the preview note's, just before a create), or null: no second
+ * lookup. The caller checks it against what it reads next (the domain may be gone, or its name moved meanwhile).
+ */
+export async function recentRef(client: LibvirtClient, ref: string): Promise<DomainRef | null> {
+  const hit = sharedViews.get(`${client.uri.uri}\0${ref}`);
+  if (!hit || Date.now() - hit.at >= SHARED_VIEW_MS) return null;
+  return (await hit.view.catch(() => null))?.dom ?? null;
+}
+
 /** After a change: the next read sees the domain as it is now. */
 export function forgetSharedViews(): void {
   sharedViews.clear();
@@ -128,6 +159,16 @@ export function forgetSharedViews(): void {
 /** The domain by name or uuid, or null when there is none. */
 export async function lookupOrNull(client: LibvirtClient, ref: string): Promise<DomainRef | null> {
   return client.lookupDomain(ref).catch((error) => (isNotFound(error) ? null : Promise.reject(error)));
+}
+
+/**
+ * A domain recorded by its uuid, as a ref with no lookup: libvirt finds a domain by its uuid alone (the name is for
+ * messages). Its id is unknown until its XML is read (0, not -1, so what a view asks beside the XML goes out), and
+ * a domain gone shows as not-found at that read. Anything not a uuid is looked up (null: no such domain).
+ */
+export async function recordedRef(client: LibvirtClient, uuid: string, name?: string): Promise<DomainRef | null> {
+  if (!UUID_PATTERN.test(uuid)) return lookupOrNull(client, uuid);
+  return { name: name ?? uuid, uuid: uuidFromString(uuid), id: 0 };
 }
 
 /** The view of a domain that was there a moment ago (being changed): its absence now is an error. */

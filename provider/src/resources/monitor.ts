@@ -28,11 +28,64 @@ export function libvirtMonitor(client: LibvirtClient, dom: DomainRef): QemuMonit
     key: uuidToString(dom.uuid),
     label: `domain ${dom.name}`,
     command: (command) => qmp(client, dom, command),
-    onEvent: (name, listener) =>
-      client.onQemuMonitorEvent(dom, name, (e) => listener((e.details as Record<string, unknown> | null) ?? null)).catch(() => null),
+    onEvent: (name, listener) => sharedQemuEvent(client, dom, name, listener),
     generation: () => client.connectCount,
     lost: isConnectionError,
   };
+}
+
+type EventListener = (data: Record<string, unknown> | null) => void;
+
+interface Registration {
+  /** The connection it was made on (client.connectCount); a reconnect ends it, so the next wait registers anew. */
+  connectCount: number;
+  listeners: Set<EventListener>;
+  ready: Promise<boolean>;
+}
+
+/**
+ * One registration with the daemon per client, domain and QEMU event, kept while its connection lives: each wait
+ * adds its listener to it instead of registering (and then dropping) its own, one daemon round trip less per
+ * detach. Null when the daemon refuses the subscription (the caller polls then).
+ */
+const registrations = new WeakMap<LibvirtClient, Map<string, Registration>>();
+
+async function sharedQemuEvent(client: LibvirtClient, dom: DomainRef, name: string, listener: EventListener): Promise<(() => void) | null> {
+  let byDomain = registrations.get(client);
+  if (!byDomain) registrations.set(client, (byDomain = new Map()));
+  const key = `${uuidToString(dom.uuid)}\0${name}`;
+  let registration = byDomain.get(key);
+  if (!registration || registration.connectCount !== client.connectCount) {
+    const listeners = new Set<EventListener>();
+    const made: Registration = { connectCount: client.connectCount, listeners, ready: Promise.resolve(false) };
+    made.ready = client
+      .onQemuMonitorEvent(dom, name, (e) => {
+        // One listener failing must not keep the event from the others.
+        for (const each of listeners) {
+          try {
+            each((e.details as Record<string, unknown> | null) ?? null);
+          } catch (error) {
+            process.emitWarning(`a QEMU event listener failed: ${(error as Error)?.message ?? String(error)}`);
+          }
+        }
+      })
+      .then(
+        () => {
+          made.connectCount = client.connectCount; // the connection it went out on, when a reconnect preceded it
+          return true;
+        },
+        () => {
+          if (byDomain!.get(key) === made) byDomain!.delete(key);
+          return false;
+        },
+      );
+    byDomain.set(key, made);
+    registration = made;
+  }
+  if (!(await registration.ready)) return null;
+  const { listeners } = registration;
+  listeners.add(listener);
+  return () => listeners.delete(listener);
 }
 
 export function directMonitor(qmp: QmpClient): QemuMonitor {

@@ -11,6 +11,7 @@ import {
   deviceAdd,
   type DeviceAddSpec,
   deviceDel,
+  QmpError,
   queryPci,
 } from "../vocab/qmp";
 import { blockNodeNames, MAX_BLOCK_ID_LENGTH } from "../vocab/qmp-names";
@@ -92,12 +93,16 @@ export async function attachQmp(monitor: QemuMonitor, blocks: readonly BlockDevi
   }
 }
 
-/** device_del, wait until QEMU says DEVICE_DELETED (or no longer lists the device), then drop its block nodes. */
-export async function detachQmp(monitor: QemuMonitor, blocks: readonly BlockDeviceInfo[], id: string, timeoutSeconds: number, onAsked?: () => void): Promise<void> {
-  const device = findBlockById(blocks, id);
-  if (device?.qdevId === id) {
+/**
+ * device_del, wait until QEMU says DEVICE_DELETED (or no longer lists the device), then drop its block nodes.
+ * `blocks` null: not asked, for a device without a tray (a disk): there is no medium to take out first, and
+ * device_del itself says whether the device is there (DeviceNotFound: gone already), so no query-block goes first.
+ */
+export async function detachQmp(monitor: QemuMonitor, blocks: readonly BlockDeviceInfo[] | null, id: string, timeoutSeconds: number, onAsked?: () => void): Promise<void> {
+  const device = blocks === null ? undefined : findBlockById(blocks, id);
+  if (blocks === null || device?.qdevId === id) {
     // A tray device keeps a medium inserted after plug-in pinned past its own removal: take it out first.
-    if (device.trayOpen !== null && device.inserted) {
+    if (device && device.trayOpen !== null && device.inserted) {
       await monitor.command(blockdevOpenTray(id, true));
       await monitor.command(blockdevRemoveMedium(id));
     }
@@ -107,13 +112,14 @@ export async function detachQmp(monitor: QemuMonitor, blocks: readonly BlockDevi
       if (data?.["device"] === id) deleted.fire();
     });
     const pace = unsubscribe ? { ...EVENT_WOKEN, wake: deleted.fired } : {};
-    let gone: boolean;
+    let gone = false;
     try {
       // A device_del whose answer was lost with the connection (libvirtd or the socket restarting) may or may not
       // have been done: query-block, asked again once the link is back, says which; if it is still there, the
       // request is sent again on the new connection (asking twice for one unplug is harmless).
       let askedOn = monitor.generation();
       await monitor.command(deviceDel(id)).catch((error) => {
+        if (blocks === null && isDeviceNotFound(error)) return void (gone = true);
         if (!monitor.lost(error)) throw error;
         askedOn = -1;
       });
@@ -144,7 +150,7 @@ export async function detachQmp(monitor: QemuMonitor, blocks: readonly BlockDevi
           throw error;
         }
       };
-      gone = await pollUntil(check, { timeoutMs: timeoutSeconds * 1000, ...pace });
+      gone ||= await pollUntil(check, { timeoutMs: timeoutSeconds * 1000, ...pace });
     } finally {
       unsubscribe?.();
     }
@@ -156,6 +162,11 @@ export async function detachQmp(monitor: QemuMonitor, blocks: readonly BlockDevi
   // A link lost meanwhile: once more on the new connection (a node already gone counts as released).
   const release = () => releaseNode(monitor, blockNodeNames(id).format, timeoutSeconds);
   await release().catch((error) => (monitor.lost(error) ? release() : Promise.reject(error)));
+}
+
+/** QEMU's answer to device_del for an id it has no device under. */
+function isDeviceNotFound(error: unknown): boolean {
+  return error instanceof QmpError && error.errorClass === "DeviceNotFound";
 }
 
 /** Deletes one of our block nodes once nothing holds it; waits up to `timeoutSeconds` for a holder to let go. */
