@@ -15,7 +15,7 @@ import { otherClaims, withClaim, type DeviceClaim } from "../vocab/device-claims
 import { acceptsDeviceBootOrder, type InterfaceSpec, type ParsedInterface } from "../vocab/domain-xml";
 import { buildInterfaceXml, interfaceByAlias, nicSpecFromParsed, normalizeMac } from "../vocab/interface-xml";
 import { addressesByMac, waitForAddresses, type InterfaceAddress } from "./addresses";
-import { addClaim, dropClaim } from "./claims";
+import { addClaim, dropClaim, type ClaimScope } from "./claims";
 import { changedInputs, classifyField, classifyNicAttach } from "./classify";
 import { nicConvertsBootOrder, nicCreateRefusals, nicNotOurs, planNicSlot, type PlannedNic, type Refusal } from "./device-checks";
 import { nicNetdevId } from "./device-names";
@@ -254,6 +254,8 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
     let claims: DeviceClaim[] = [];
     let plugged: Pick<DomainView, "dom" | "running"> | undefined;
     const claim = () => ({ device: alias, owner: inputs.owner!, source: claimSource(inputs) });
+    // A NIC added over QMP lives as long as its QEMU process: its claim needs no config copy.
+    const scope: ClaimScope = inputs.via === "qmp" ? "live" : "both";
     try {
       const { uuid, outs } = await createDevice<InterfaceOutputs>(
         client,
@@ -281,14 +283,14 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
             return held === undefined;
           },
           record: async (view) => {
-            if (inputs.owner) await addClaim(client, view, claims, claim());
+            if (inputs.owner) await addClaim(client, view, claims, claim(), scope);
           },
           unrecord: async (view) => {
             if (!inputs.owner) return;
             const recorded = withClaim(claims, claim());
             const earlier = claims.find((c) => c.device === alias && c.owner === inputs.owner);
-            if (earlier) await addClaim(client, view, recorded, earlier);
-            else await dropClaim(client, view, recorded, alias, inputs.owner);
+            if (earlier) await addClaim(client, view, recorded, earlier, scope);
+            else await dropClaim(client, view, recorded, alias, inputs.owner, scope);
           },
           // The running domain must have the NIC as asked; otherwise undo what this call plugged in.
           verify: async (after, attachedNow) => {
@@ -352,7 +354,7 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
       const { outs, view } = await withDomainLock(uuidToString(dom.uuid), async () => {
         let view = await freshView(client, dom, { persistent: true });
         if (!olds.owner && news.owner) {
-          await addClaim(client, view, view.claims, { device: olds.alias, owner: news.owner, source: claimSource(news) });
+          await addClaim(client, view, view.claims, { device: olds.alias, owner: news.owner, source: claimSource(news) }, news.via === "qmp" ? "live" : "both");
         }
         if (news.via === "qmp") {
           const monitor = libvirtMonitor(client, view.dom);
