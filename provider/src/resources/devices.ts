@@ -23,11 +23,10 @@ import { libvirtMonitor } from "./monitor";
 import {
   attachQmp as attachOverQmp,
   detachQmp as detachOverQmp,
-  EVENT_WOKEN,
   findBlockById,
-  latch,
   type QmpDevice,
 } from "./qmp-devices";
+import { EVENT_WOKEN, latch } from "./qmp-unplug";
 
 export { findBlockById, type QmpDevice };
 

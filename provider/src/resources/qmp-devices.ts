@@ -10,8 +10,6 @@ import {
   blockdevRemoveMedium,
   deviceAdd,
   type DeviceAddSpec,
-  deviceDel,
-  QmpError,
   queryPci,
 } from "../vocab/qmp";
 import { blockNodeNames, MAX_BLOCK_ID_LENGTH } from "../vocab/qmp-names";
@@ -19,6 +17,7 @@ import { findBlockDevice, type BlockDeviceInfo } from "../vocab/query-block";
 import type { DiskBus } from "../vocab/disk-xml";
 import { monitorBlocks, type QemuMonitor } from "./monitor";
 import { pollUntil } from "./qemu";
+import { unplugDevice } from "./qmp-unplug";
 
 export interface QmpDevice {
   /** qdev id and the base of its node-names. */
@@ -38,21 +37,6 @@ export function findBlockById(devices: readonly BlockDeviceInfo[], id: string): 
   const nodeNames = id.length <= MAX_BLOCK_ID_LENGTH ? [blockNodeNames(id).format] : [];
   return findBlockDevice(devices, { qdevId: id, nodeNames });
 }
-
-/** A promise and what resolves it: an event listener fires it, a wait is woken by it. */
-export function latch(): { fired: Promise<void>; fire: () => void } {
-  let fire: () => void = () => undefined;
-  const fired = new Promise<void>((resolve) => {
-    fire = resolve;
-  });
-  return { fired, fire };
-}
-
-/**
- * Pauses of a poll that an event ends: it only stands in for an event lost to a reconnect, so it can be lazy. Its
- * first look comes after QEMU's usual unplug time (55–75 ms here), not during it.
- */
-export const EVENT_WOKEN = { firstIntervalMs: 200, maxIntervalMs: 500 };
 
 function deviceSpec(device: QmpDevice, address: Partial<DeviceAddSpec>, drive: string | undefined): DeviceAddSpec {
   const common = { id: device.id, drive, bootIndex: device.bootOrder, serial: device.serial };
@@ -106,54 +90,13 @@ export async function detachQmp(monitor: QemuMonitor, blocks: readonly BlockDevi
       await monitor.command(blockdevOpenTray(id, true));
       await monitor.command(blockdevRemoveMedium(id));
     }
-    const deleted = latch();
-    // A monitor that refuses event subscriptions still gets the detach, polled at the quick default pace.
-    const unsubscribe = await monitor.onEvent("DEVICE_DELETED", (data) => {
-      if (data?.["device"] === id) deleted.fire();
+    // Without an event, query-block is the judge; a disk nobody looked for first may turn out to be gone already.
+    const gone = await unplugDevice(monitor, id, {
+      present: async () => findBlockById(await monitorBlocks(monitor), id)?.qdevId === id,
+      timeoutSeconds,
+      onAsked,
+      notFoundIsGone: blocks === null,
     });
-    const pace = unsubscribe ? { ...EVENT_WOKEN, wake: deleted.fired } : {};
-    let gone = false;
-    try {
-      // A device_del whose answer was lost with the connection (libvirtd or the socket restarting) may or may not
-      // have been done: query-block, asked again once the link is back, says which; if it is still there, the
-      // request is sent again on the new connection (asking twice for one unplug is harmless).
-      let askedOn = monitor.generation();
-      await monitor.command(deviceDel(id)).catch((error) => {
-        if (blocks === null && isDeviceNotFound(error)) return void (gone = true);
-        if (!monitor.lost(error)) throw error;
-        askedOn = -1;
-      });
-      // While QEMU unplugs, the monitor is free: the caller's own bookkeeping goes now, not after the wait.
-      onAsked?.();
-      let heard = false;
-      deleted.fired.then(() => (heard = true));
-      let first = true;
-      const check = async () => {
-        // DEVICE_DELETED heard on the connection that asked ends the wait; right after the request, there is no
-        // point asking QEMU while it unplugs.
-        const sameLink = askedOn === monitor.generation();
-        if (sameLink && (heard || (first && unsubscribe))) {
-          first = false;
-          return heard;
-        }
-        first = false;
-        try {
-          // Otherwise query-block is the judge: the event is lost if the connection drops mid-wait.
-          if (findBlockById(await monitorBlocks(monitor), id)?.qdevId !== id) return true;
-          if (askedOn !== monitor.generation()) {
-            askedOn = monitor.generation();
-            await monitor.command(deviceDel(id)).catch(() => undefined);
-          }
-          return false;
-        } catch (error) {
-          if (monitor.lost(error)) return false; // away for now: keep waiting, up to the deadline
-          throw error;
-        }
-      };
-      gone ||= await pollUntil(check, { timeoutMs: timeoutSeconds * 1000, ...pace });
-    } finally {
-      unsubscribe?.();
-    }
     if (!gone) {
       throw new Error(`the guest did not release ${id} within ${timeoutSeconds} s; it stays attached and in the stack: retry the delete when the guest responds`);
     }
@@ -162,11 +105,6 @@ export async function detachQmp(monitor: QemuMonitor, blocks: readonly BlockDevi
   // A link lost meanwhile: once more on the new connection (a node already gone counts as released).
   const release = () => releaseNode(monitor, blockNodeNames(id).format, timeoutSeconds);
   await release().catch((error) => (monitor.lost(error) ? release() : Promise.reject(error)));
-}
-
-/** QEMU's answer to device_del for an id it has no device under. */
-function isDeviceNotFound(error: unknown): boolean {
-  return error instanceof QmpError && error.errorClass === "DeviceNotFound";
 }
 
 /** Deletes one of our block nodes once nothing holds it; waits up to `timeoutSeconds` for a holder to let go. */

@@ -24,11 +24,10 @@ import {
   type NetdevSpec,
   type NicDeviceSpec,
 } from "../vocab/qmp-net";
-import { deviceDel, QmpError, queryPci } from "../vocab/qmp";
+import { QmpError, queryPci } from "../vocab/qmp";
 import { machineFamily, type NicModel } from "../vocab/domain-xml";
 import type { QemuMonitor } from "./monitor";
-import { pollUntil } from "./qemu";
-import { EVENT_WOKEN, latch } from "./qmp-devices";
+import { unplugDevice } from "./qmp-unplug";
 
 export type QmpNicBackend =
   | { type: "user"; ipv4?: { address: string; prefixLength: number }; restrict?: boolean }
@@ -237,45 +236,8 @@ async function hasDevice(monitor: QemuMonitor, id: string): Promise<boolean> {
  */
 export async function detachNic(monitor: QemuMonitor, id: string, netdevId: string, timeoutSeconds: number, onAsked?: () => void): Promise<void> {
   if (await hasDevice(monitor, id)) {
-    const deleted = latch();
-    const unsubscribe = await monitor.onEvent("DEVICE_DELETED", (data) => {
-      if (data?.["device"] === id) deleted.fire();
-    });
-    let heard = false;
-    deleted.fired.then(() => (heard = true));
-    let gone: boolean;
-    try {
-      let askedOn = monitor.generation();
-      await monitor.command(deviceDel(id)).catch((error) => {
-        if (!monitor.lost(error)) throw error;
-        askedOn = -1;
-      });
-      onAsked?.();
-      let first = true;
-      const check = async () => {
-        const sameLink = askedOn === monitor.generation();
-        // The event heard on the link that asked ends the wait; no point asking QEMU right after the request.
-        if (sameLink && (heard || (first && unsubscribe))) {
-          first = false;
-          return heard;
-        }
-        first = false;
-        try {
-          if (!(await hasDevice(monitor, id))) return true;
-          if (askedOn !== monitor.generation()) {
-            askedOn = monitor.generation();
-            await monitor.command(deviceDel(id)).catch(() => undefined);
-          }
-          return false;
-        } catch (error) {
-          if (monitor.lost(error)) return false;
-          throw error;
-        }
-      };
-      gone = await pollUntil(check, { timeoutMs: timeoutSeconds * 1000, ...(unsubscribe ? { ...EVENT_WOKEN, wake: deleted.fired } : {}) });
-    } finally {
-      unsubscribe?.();
-    }
+    // Without an event, QEMU's device tree is the judge.
+    const gone = await unplugDevice(monitor, id, { present: () => hasDevice(monitor, id), timeoutSeconds, onAsked });
     if (!gone) {
       throw new Error(
         `the guest did not release NIC ${id} within ${timeoutSeconds} s (a paused guest, or one without hotplug support); ` +
