@@ -430,7 +430,7 @@ describe("e2e: the real pulumi CLI against libvirt", function () {
       );
     }
     assert.equal(destroyed.code, 0, `pulumi destroy failed:\n${destroyed.stdout}\n${destroyed.stderr}`);
-    assert.deepEqual(stack.leftovers(), { domains: [], volumes: [] });
+    assert.deepEqual(stack.leftovers(), { domains: [], volumes: [], networks: [] });
     const resources = JSON.parse((await stack.ok(["stack", "export"])).stdout).deployment.resources ?? [];
     assert.deepEqual(resources.filter((r: any) => String(r.type).includes("libvirt")), []);
   });

@@ -70,7 +70,10 @@ describe("e2e: ownership of devices and preview-time refusals", function () {
       const open = filesOpen(dom);
       assert.ok(open.includes(fileA) && open.includes(fileB), `QEMU has ${open}`);
       // Neither stack sees drift from the other's device.
-      for (const s of [a, b]) assert.equal((await s.pulumi(["preview", "--refresh", "--expect-no-changes"])).code, 0);
+      for (const s of [a, b]) {
+        const r = await s.pulumi(["preview", "--refresh", "--expect-no-changes"]);
+        assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      }
     });
 
     it("destroying one stack leaves the other's disk attached, live and in the config", async () => {
