@@ -2,10 +2,8 @@
 // (said in preview's note and raised by create before anything changes), and whether a device already under the
 // resource's name is provably its own. A create never changes a device that is not.
 import type { ParsedDisk } from "../vocab/disk-xml";
-import type { ParsedInterface } from "../vocab/domain-xml";
+import { acceptsDeviceBootOrder, freeHotplugSlots, machineFamily, type NicModel, type ParsedDomain, type ParsedInterface } from "../vocab/domain-xml";
 import { CONVENTIONAL_PCI_MODELS, normalizeMac } from "../vocab/interface-xml";
-import type { NicModel } from "../vocab/domain-xml";
-import { acceptsDeviceBootOrder, freeHotplugSlots, machineFamily, type ParsedDomain } from "../vocab/domain-xml";
 import { bootDevicesAreDefault } from "../vocab/boot-order";
 import { findBlockDevice, type BlockDeviceInfo } from "../vocab/query-block";
 import { blockNodeNames, MAX_BLOCK_ID_LENGTH } from "../vocab/qmp-names";
@@ -76,6 +74,17 @@ function slotRefusal(view: DomainView, on: string, alias: string, planned: boole
   };
 }
 
+/** A device boot order on a domain that chose its boot.devices, which libvirt refuses beside it; null when it may have one. */
+function chosenBootDevicesRefusal(config: ParsedDomain, on: string, kind: string): Refusal | null {
+  if (acceptsDeviceBootOrder(config) || bootDevicesAreDefault(config.os)) return null;
+  return {
+    field: "bootOrder",
+    message:
+      `${on} boots by boot.devices [${config.os.bootDevices.join(", ")}] (<os><boot dev>), and libvirt refuses a per-device boot order beside it: ` +
+      `remove bootOrder from this ${kind}, or remove boot.devices from the Domain so it boots by per-device order`,
+  };
+}
+
 /**
  * Every refusal libvirt or QEMU would give this create on the domain as it is now. `planned` counts the PCI slots
  * other creates announced in this run (preview); a create itself passes false and sees the slots really left.
@@ -107,14 +116,8 @@ export function createRefusals(kind: "Disk" | "Cdrom", view: DomainView, device:
     refusals.push({ field: "media", message: 'a usb cdrom needs media: usb-storage has no tray to stay empty (use bus "scsi" for an empty drive)' });
   }
   if (device.bootOrder !== undefined) {
-    if (!acceptsDeviceBootOrder(config) && !bootDevicesAreDefault(config.os)) {
-      refusals.push({
-        field: "bootOrder",
-        message:
-          `${on} boots by boot.devices [${config.os.bootDevices.join(", ")}] (<os><boot dev>), and libvirt refuses a per-device boot order beside it: ` +
-          `remove bootOrder from this ${kind}, or remove boot.devices from the Domain so it boots by per-device order`,
-      });
-    }
+    const chosen = chosenBootDevicesRefusal(config, on, kind);
+    if (chosen) refusals.push(chosen);
     const taken = disksOf(view).find((d) => d.bootOrder === device.bootOrder && d.alias !== alias);
     if (taken) refusals.push({ field: "bootOrder", message: `boot order ${device.bootOrder} is already used on ${on} by ${describeDisk(taken)}: choose another bootOrder` });
   }
@@ -212,14 +215,8 @@ export function nicCreateRefusals(view: DomainView, nic: PlannedNic, alias: stri
     if (other) refusals.push({ field: "mac", message: `MAC ${wanted} is already used on ${on} by ${describeNic(other)}: choose another mac, or leave mac out to have one assigned` });
   }
   if (nic.bootOrder !== undefined) {
-    if (!acceptsDeviceBootOrder(config) && !bootDevicesAreDefault(config.os)) {
-      refusals.push({
-        field: "bootOrder",
-        message:
-          `${on} boots by boot.devices [${config.os.bootDevices.join(", ")}] (<os><boot dev>), and libvirt refuses a per-device boot order beside it: ` +
-          `remove bootOrder from this Interface, or remove boot.devices from the Domain so it boots by per-device order`,
-      });
-    }
+    const chosen = chosenBootDevicesRefusal(config, on, "Interface");
+    if (chosen) refusals.push(chosen);
     const disk = disksOf(view).find((d) => d.bootOrder === nic.bootOrder && d.alias !== alias);
     const other = nicsOf(view).find((n) => n.bootOrder === nic.bootOrder && n.alias !== alias);
     if (disk || other) {
