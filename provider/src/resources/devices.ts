@@ -322,6 +322,8 @@ export async function createDevice<O>(
     before: ViewOptions;
     /** The attach goes through libvirt's XML (so the XMLs are read again after it); false: over QMP (only QEMU changes). */
     xml: boolean;
+    /** Ask for QEMU's block devices alongside the read-back (default true; a NIC needs none). */
+    blocksAfter?: boolean;
   },
   lookedUp = false,
 ): Promise<{ uuid: string; outs: O }> {
@@ -340,7 +342,7 @@ export async function createDevice<O>(
     if (!before || (recent && !UUID_PATTERN.test(domainRef) && before.config.name !== domainRef)) return null;
     const attachedNow = await steps.attach(before);
     // The claim's write and the read-back go out together: reading the XML needs no domain job, so the two overlap.
-    const reading = before.refresh({ xml: reads.xml });
+    const reading = before.refresh({ xml: reads.xml, blocks: reads.blocksAfter ?? true });
     const recording = steps.record(before);
     recording.catch(() => undefined);
     reading.catch(() => undefined);

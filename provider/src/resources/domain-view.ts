@@ -24,9 +24,10 @@ export interface DomainView {
   /**
    * The same domain after a change this operation made, without a new lookup: the XMLs read again when `xml` (a
    * change through libvirt), else kept (a change over QMP, which libvirt does not see); QEMU's block devices asked
-   * again (alongside the XMLs, while running); whether it is persistent kept (no device change alters that).
+   * again alongside the XMLs while running, unless `blocks` is false (then only when asked); whether it is persistent
+   * kept (no device change alters that).
    */
-  refresh(options: { xml: boolean }): Promise<DomainView>;
+  refresh(options: { xml: boolean; blocks?: boolean }): Promise<DomainView>;
 }
 
 export interface ViewOptions {
@@ -92,7 +93,7 @@ async function readView(client: LibvirtClient, ref: DomainRef, options: ViewOpti
     blocks,
     lifecycle,
     persistent,
-    refresh: ({ xml }) => readView(client, dom, { blocks: true }, persistent, xml ? undefined : { config, live, claims }),
+    refresh: ({ xml, blocks = true }) => readView(client, dom, { blocks }, persistent, xml ? undefined : { config, live, claims }),
   };
 }
 

@@ -42,7 +42,7 @@ function directMonitorFor(inputs: InterfaceInputs): QemuMonitor {
 export async function attachOverMonitor(monitor: QemuMonitor, inputs: InterfaceInputs, id: string, machine: string): Promise<{ outs: InterfaceOutputs; attachedNow: boolean }> {
   const before = await listNics(monitor);
   const nic = qmpNic(inputs, id, before);
-  const { attached } = await attachNic(monitor, nic);
+  const { attached } = await attachNic(monitor, nic, before);
   const outs = observeQmp((await listNics(monitor)).find((n) => n.id === id), inputs, id, machine);
   if (!outs) {
     if (attached) await detachNic(monitor, id, nic.netdevId, inputs.detachTimeoutSeconds).catch(() => undefined);

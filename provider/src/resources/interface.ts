@@ -253,6 +253,8 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
     const alias = deviceName(inputs);
     let claims: DeviceClaim[] = [];
     let plugged: Pick<DomainView, "dom" | "running"> | undefined;
+    // Over QMP, what QEMU reported right after the attach: the outputs need no second look (libvirt saw nothing).
+    let qmpOuts: InterfaceOutputs | undefined;
     const claim = () => ({ device: alias, owner: inputs.owner!, source: claimSource(inputs) });
     // A NIC added over QMP lives as long as its QEMU process: its claim needs no config copy.
     const scope: ClaimScope = inputs.via === "qmp" ? "live" : "both";
@@ -267,6 +269,7 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
             claims = view.claims;
             if (inputs.via === "qmp") {
               const attached = await attachOverMonitor(libvirtMonitor(client, view.dom), inputs, alias, view.uuid);
+              qmpOuts = attached.outs;
               return attached.attachedNow;
             }
             const held = interfaceByAlias(view.live, alias) ?? interfaceByAlias(view.config, alias);
@@ -310,13 +313,12 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
           },
           observe: async (after) => {
             plugged = after;
-            if (inputs.via === "qmp") {
-              return observeQmp((await listNics(libvirtMonitor(client, after.dom))).find((n) => n.id === alias), inputs, alias, after.uuid);
-            }
+            if (inputs.via === "qmp") return qmpOuts ?? null;
             return observe(after, inputs, alias);
           },
         },
-        { before: { persistent: true }, xml: inputs.via === "libvirt" },
+        // A NIC needs no block devices: the read-back after the attach leaves query-block out.
+        { before: { persistent: true }, xml: inputs.via === "libvirt", blocksAfter: false },
       );
       forgetReleasedMac(inputs);
       // The address comes from the guest's DHCP client, seconds later: waited for outside the domain's lock, so the

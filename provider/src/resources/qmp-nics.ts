@@ -180,9 +180,10 @@ async function freeNetdev(monitor: QemuMonitor, netdevId: string): Promise<void>
  * netdev_add + device_add at a free PCI slot, then set_link when the NIC is to start with its cable pulled. A NIC
  * already under `nic.id` with the same MAC (a run interrupted after its attach) is kept, its link set as asked; one
  * with another MAC is not provably ours and is refused. A netdev left under `netdevId` (its NIC removed from
- * outside) is freed and added again. Every command is built (and so checked) before the first one is sent.
+ * outside) is freed and added again. Every command is built (and so checked) before the first one is sent. `listed`:
+ * QEMU's NICs as the caller just read them (under the machine's lock), so they are not asked for twice.
  */
-export async function attachNic(monitor: QemuMonitor, nic: QmpNic): Promise<AttachedNic> {
+export async function attachNic(monitor: QemuMonitor, nic: QmpNic, listed?: readonly LiveNic[]): Promise<AttachedNic> {
   const mac = qmpNicMac(nic.mac);
   const backend = netdevSpec(nic);
   const addBackend = netdevAdd(backend);
@@ -192,7 +193,8 @@ export async function attachNic(monitor: QemuMonitor, nic: QmpNic): Promise<Atta
   const refusal = nicRefusal(monitor, nic);
   if (refusal) throw new Error(refusal);
 
-  const nics = await listNics(monitor);
+  // The caller's list, read under the machine's lock a moment ago, or QEMU's now.
+  const nics = listed ?? (await listNics(monitor));
   const held = nics.find((n) => n.id === nic.id);
   if (held) {
     if (held.mac !== mac) throw new Error(`NIC ${nic.id} on ${monitor.label} has MAC ${held.mac}, not ${mac}, so it is not provably this resource's; nothing was changed`);
