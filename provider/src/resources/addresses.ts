@@ -1,7 +1,7 @@
 // A guest's IP addresses, by NIC: libvirt's DOMAIN_INTERFACE_ADDRESSES asked twice, once for what the guest agent
 // reports (guest-network-get-interfaces) and once for the DHCP leases of the libvirt networks the NICs are on,
 // matched by MAC. Addresses are outputs that change with the guest's life: never an input, never drift.
-import { DomainRef, InterfaceAddressSource, IpAddrType, LibvirtClient, LibvirtError } from "../libvirt";
+import { DomainRef, InterfaceAddressSource, IpAddrType, LibvirtClient, LibvirtError, uuidToString } from "../libvirt";
 import type { DomainInterfaceAddresses } from "../libvirt";
 import { pollUntil } from "./qemu";
 
@@ -77,8 +77,21 @@ export async function guestNetworkView(client: LibvirtClient, dom: DomainRef): P
   return { addresses: mergeAddresses(agent, lease), guestNames };
 }
 
-export async function addressesByMac(client: LibvirtClient, dom: DomainRef): Promise<Map<string, InterfaceAddress[]>> {
-  return (await guestNetworkView(client, dom)).addresses;
+/** A refresh reads a domain and each of its NICs at once: they share one pair of queries for this long. */
+const SHARED_FOR_MS = 500;
+const shared = new Map<string, { at: number; view: Promise<GuestNetworkView> }>();
+
+/** guestNetworkView, shared by the reads of one domain that come within a moment of each other. */
+export function sharedGuestNetworkView(client: LibvirtClient, dom: DomainRef): Promise<GuestNetworkView> {
+  const now = Date.now();
+  for (const [k, entry] of shared) if (now - entry.at >= SHARED_FOR_MS) shared.delete(k);
+  const key = `${client.uri.uri}\0${uuidToString(dom.uuid)}`;
+  const hit = shared.get(key);
+  if (hit) return hit.view;
+  const view = guestNetworkView(client, dom);
+  shared.set(key, { at: now, view });
+  view.catch(() => shared.delete(key));
+  return view;
 }
 
 /**
@@ -91,7 +104,7 @@ export async function waitForAddresses(client: LibvirtClient, dom: DomainRef, ma
   const missing = () => wanted.filter((m) => (last.get(m) ?? []).length === 0);
   const done = await pollUntil(
     async () => {
-      last = await addressesByMac(client, dom);
+      last = (await guestNetworkView(client, dom)).addresses;
       return missing().length === 0;
     },
     { timeoutMs: timeoutSeconds * 1000, firstIntervalMs: 250, maxIntervalMs: 1_000 },

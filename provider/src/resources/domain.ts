@@ -25,7 +25,7 @@ import { stopDomain } from "./domain-state";
 import { withDomainLock } from "./locks";
 import { defaultUri } from "../libvirt/pool";
 import { isLibvirtDefaultBoot } from "../vocab/boot-order";
-import { guestNetworkView, waitForAddresses, type InterfaceAddress } from "./addresses";
+import { sharedGuestNetworkView, waitForAddresses, type InterfaceAddress } from "./addresses";
 
 const KIND: ResourceKind = "Domain";
 
@@ -154,7 +154,8 @@ const kept = <T>(input: T | undefined, value: T): T | undefined => (input === un
 async function domainNics(client: LibvirtClient, view: DomainView): Promise<DomainNic[]> {
   const nics = (view.live ?? view.config).interfaces.filter((n) => isDomainNic(n.alias) && n.mac !== null);
   if (nics.length === 0) return [];
-  const guest = view.live ? await guestNetworkView(client, view.dom) : null;
+  // Shared with the reads of the domain's Interfaces in the same refresh.
+  const guest = view.live ? await sharedGuestNetworkView(client, view.dom) : null;
   return nics.map((n) => {
     const mac = n.mac!.toLowerCase();
     return { mac, name: guest?.guestNames.get(mac) ?? null, addresses: guest?.addresses.get(mac) ?? [] };

@@ -9,12 +9,12 @@
 // plugged again after a by-hand detach or a new stack run plug in with the same MAC; only a program without the SDK's
 // owner lets libvirt assign one (read back from the live XML), which a config copy and a replace then take over. The
 // QMP path and a QEMU without libvirt are in interface-qmp.ts.
-import { Affect, DomainRef, ERR_NO_NETWORK, LibvirtClient, LibvirtError, uuidToString } from "../libvirt";
+import { Affect, ERR_NO_NETWORK, LibvirtClient, LibvirtError, uuidToString } from "../libvirt";
 import { bootByDeviceOrder } from "../vocab/boot-order";
 import { otherClaims, withClaim, type DeviceClaim } from "../vocab/device-claims";
 import { acceptsDeviceBootOrder, type InterfaceSpec, type ParsedInterface } from "../vocab/domain-xml";
 import { buildInterfaceXml, interfaceByAlias, nicSpecFromParsed, normalizeMac } from "../vocab/interface-xml";
-import { addressesByMac, waitForAddresses, type InterfaceAddress } from "./addresses";
+import { sharedGuestNetworkView, waitForAddresses } from "./addresses";
 import { addClaim, dropClaim, type ClaimScope } from "./claims";
 import { changedInputs, classifyField, classifyNicAttach } from "./classify";
 import { nicConvertsBootOrder, nicCreateRefusals, nicNotOurs, planNicSlot, type PlannedNic, type Refusal } from "./device-checks";
@@ -35,20 +35,6 @@ export type { InterfaceOutputs } from "./interface-identity";
 
 // ---- addresses ----------------------------------------------------------------------------------------------
 
-/** A refresh reads every NIC of a domain at once: they share one address query for a moment. */
-const SHARED_ADDRESSES_MS = 500;
-const sharedAddresses = new Map<string, { at: number; value: Promise<Map<string, InterfaceAddress[]>> }>();
-
-function addressesOf(client: LibvirtClient, dom: DomainRef): Promise<Map<string, InterfaceAddress[]>> {
-  const key = `${client.uri.uri}\0${uuidToString(dom.uuid)}`;
-  const hit = sharedAddresses.get(key);
-  if (hit && Date.now() - hit.at < SHARED_ADDRESSES_MS) return hit.value;
-  const value = addressesByMac(client, dom);
-  sharedAddresses.set(key, { at: Date.now(), value });
-  value.catch(() => sharedAddresses.delete(key));
-  return value;
-}
-
 /**
  * The outputs with the NIC's addresses (none while the domain is stopped); `waitSeconds` > 0 waits for one, except on
  * a NIC whose link is down: no DHCP answer can reach it, so there is nothing to wait for.
@@ -56,7 +42,7 @@ function addressesOf(client: LibvirtClient, dom: DomainRef): Promise<Map<string,
 async function withAddresses(client: LibvirtClient, view: Pick<DomainView, "dom" | "running">, outs: InterfaceOutputs, waitSeconds = 0): Promise<InterfaceOutputs> {
   if (!view.running) return { ...outs, addresses: [] };
   const wait = waitSeconds > 0 && outs.linkState !== "down";
-  const byMac = wait ? await waitForAddresses(client, view.dom, [outs.mac], waitSeconds) : await addressesOf(client, view.dom);
+  const byMac = wait ? await waitForAddresses(client, view.dom, [outs.mac], waitSeconds) : (await sharedGuestNetworkView(client, view.dom)).addresses;
   return { ...outs, addresses: byMac.get(normalizeMac(outs.mac)) ?? [] };
 }
 
