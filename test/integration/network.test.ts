@@ -1,7 +1,7 @@
 // The Network resource through the dynamic-provider path against the real daemon, cross-checked with virsh, the
 // daemon's own files (dnsmasq's pid and hosts file) and the links in the daemon's network namespace. Isolated
-// networks only (no forwarding, no NAT), on 198.19.200.0-198.19.254.0 (inside 198.18.0.0/15, outside the band
-// test/support/network.ts picks from first), all inside the namespace of the daemon scripts/setup-host.sh starts.
+// networks only (no forwarding, no NAT), on a free /24 of 198.18.0.0/15 (test/support/network.ts), all inside the
+// namespace of the daemon scripts/setup-host.sh starts.
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -9,42 +9,17 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { XMLBuilder } from "fast-xml-parser";
 import { domainType, removeDomain, uniqueName, virsh } from "../support/host";
-import { libvirtdNetns, libvirtdPid } from "../support/libvirtd";
-import { bridgeInHostNamespace, removeNetwork } from "../support/network";
+import { libvirtdInItsNetns } from "../support/libvirtd";
+import { bridgeInHostNamespace, freeSubnets, removeNetwork } from "../support/network";
 import { checked, create, diff, read, remove, update } from "../support/provider";
 import { skipMissing } from "../support/skip";
 import { eventually, notesOf } from "../support/wait";
 
 type Props = Record<string, any>;
 
-/** The daemon's namespace, when the daemon runs in it; null otherwise (then no network may be made here). */
-function daemonNetns(): string | null {
-  const netns = libvirtdNetns();
-  const pid = libvirtdPid();
-  if (netns === null || pid === null) return null;
-  const names = spawnSync("ip", ["netns", "identify", String(pid)], { encoding: "utf8" }).stdout ?? "";
-  return names.split("\n").includes(netns) ? netns : null;
-}
-
 /** `ip` inside the daemon's namespace. */
 function ipIn(netns: string, ...args: string[]): string {
   return spawnSync("ip", ["-n", netns, ...args], { encoding: "utf8" }).stdout ?? "";
-}
-
-/** The /24s of 198.19.200.0-198.19.254.0 no libvirt network and no address in the daemon's namespace holds. */
-function freeSubnets(netns: string): string[] {
-  const used = new Set<string>();
-  for (const name of virsh("net-list", "--all", "--name").split("\n").map((n) => n.trim()).filter(Boolean)) {
-    try {
-      for (const m of virsh("net-dumpxml", name).matchAll(/address='198\.19\.(\d+)\.\d+'/g)) used.add(m[1]!);
-    } catch {
-      // removed meanwhile
-    }
-  }
-  for (const m of ipIn(netns, "-4", "-o", "addr", "show").matchAll(/inet 198\.19\.(\d+)\.\d+/g)) used.add(m[1]!);
-  const free: string[] = [];
-  for (let third = 200; third <= 254; third++) if (!used.has(String(third))) free.push(`198.19.${third}`);
-  return free.sort(() => Math.random() - 0.5);
 }
 
 /** dnsmasq of the network: its pid (from libvirt's pid file) when the process runs. */
@@ -115,12 +90,12 @@ describe("Network against the real daemon", function () {
   });
 
   before(async function () {
-    const ns = daemonNetns();
+    const ns = libvirtdInItsNetns();
     if (ns === null) skipMissing(this, "the libvirt daemon scripts/setup-host.sh runs in its own network namespace (networks are made only there)");
     netns = ns;
     // Another process may take the same /24 between the pick and the start: libvirt then refuses, and the next is tried.
     const failures: string[] = [];
-    for (const candidate of freeSubnets(netns).slice(0, 5)) {
+    for (const candidate of freeSubnets().slice(0, 5)) {
       base = candidate;
       try {
         net = await create("Network", inputs());
@@ -308,7 +283,7 @@ describe("Network against the real daemon", function () {
 
   it("a network undefined by hand reads as gone", async () => {
     const other = uniqueName("netgone");
-    const third = freeSubnets(netns)[0]!;
+    const third = freeSubnets()[0]!;
     const made2 = await create("Network", { name: other, ipv4: { address: `${third}.1`, prefixLength: 24 } });
     made.push(other);
     assert.match(made2.outs.bridgeName, /^virbr\d+$/, "libvirt picked the bridge");

@@ -23,6 +23,13 @@ function netnsOf(pid: number): string[] {
   return out.status === 0 ? out.stdout.split("\n").filter((n) => n !== "") : [];
 }
 
+/** The namespace setup-host.sh names, when the running daemon really is in it; null otherwise. */
+export function libvirtdInItsNetns(): string | null {
+  const netns = libvirtdNetns();
+  const pid = libvirtdPid();
+  return netns !== null && pid !== null && netnsOf(pid).includes(netns) ? netns : null;
+}
+
 /** setup-host.sh's libvirtd_args. */
 function setupHostArgs(): string[] {
   return fs.existsSync("/etc/libvirt/libvirtd.conf") ? ["-d"] : ["-d", "--listen", "--config", `${STATE_DIR}/libvirtd.conf`];

@@ -5,7 +5,9 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { XMLBuilder, XMLParser } from "fast-xml-parser";
+import { XMLBuilder } from "fast-xml-parser";
+import { ipv4ToNumber, numberToIpv4, subnetOf, type Subnet } from "../../provider/src/vocab/ipv4";
+import { parseNetworkXml } from "../../provider/src/vocab/network-xml";
 import { uniqueName, virsh } from "./host";
 import { libvirtdNetns } from "./libvirtd";
 
@@ -31,37 +33,15 @@ const LAST_SLOT = 510;
 const FIXED_SUBNET_SLOTS = { first: 256 + 100, last: 256 + 127 };
 const ATTEMPTS = 12;
 
-function ipToInt(ip: string): number {
-  return ip.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
-}
-
-function intToIp(n: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
-}
-
 function slotBase(slot: number): number {
-  return ipToInt("198.18.0.0") + slot * 256;
+  return ipv4ToNumber("198.18.0.0")! + slot * 256;
 }
 
-/** The [first, last] integer range of ip/prefix. */
-function range(ip: string, prefixLength: number): [number, number] {
-  const size = 2 ** (32 - prefixLength);
-  const first = Math.floor(ipToInt(ip) / size) * size;
-  return [first, first + size - 1];
-}
-
-const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "@", isArray: (name) => name === "ip" });
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: "@", format: true, suppressEmptyNode: true });
 
-function prefixOf(ip: Record<string, string>): number {
-  if (ip["@prefix"] !== undefined) return Number(ip["@prefix"]);
-  if (ip["@netmask"] !== undefined) return ipToInt(ip["@netmask"]).toString(2).replace(/0+$/, "").length;
-  return 24;
-}
-
-/** IPv4 ranges in use: every libvirt network's addresses, and (with our daemon) every address in its namespace. */
-function rangesInUse(): [number, number][] {
-  const used: [number, number][] = [];
+/** IPv4 subnets in use: every libvirt network's (read with the provider's own parser), and every address in the daemon's namespace. */
+function subnetsInUse(): Subnet[] {
+  const used: Subnet[] = [];
   for (const name of virsh("net-list", "--all", "--name").split("\n").filter((n) => n.trim() !== "")) {
     let xml: string;
     try {
@@ -69,26 +49,35 @@ function rangesInUse(): [number, number][] {
     } catch {
       continue; // removed meanwhile
     }
-    for (const ip of (parser.parse(xml).network?.ip ?? []) as Record<string, string>[]) {
-      if (ip["@family"] === "ipv6" || !ip["@address"]?.includes(".")) continue;
-      used.push(range(ip["@address"], prefixOf(ip)));
-    }
+    const ipv4 = parseNetworkXml(xml).ipv4;
+    const address = ipv4 ? ipv4ToNumber(ipv4.address) : null;
+    if (ipv4 && address !== null) used.push(subnetOf(address, ipv4.prefixLength));
   }
   const netns = libvirtdNetns();
   const addrs = spawnSync("ip", [...(netns ? ["-n", netns] : []), "-4", "-o", "addr", "show"], { encoding: "utf8" }).stdout ?? "";
-  for (const [, ip, prefix] of addrs.matchAll(/inet (\d+\.\d+\.\d+\.\d+)\/(\d+)/g)) used.push(range(ip, Number(prefix)));
+  for (const [, ip, prefix] of addrs.matchAll(/inet (\d+\.\d+\.\d+\.\d+)\/(\d+)/g)) used.push(subnetOf(ipv4ToNumber(ip)!, Number(prefix)));
   return used;
 }
 
 function freeSlots(): number[] {
-  const used = rangesInUse();
+  const used = subnetsInUse();
   const free: number[] = [];
   for (let slot = FIRST_SLOT; slot <= LAST_SLOT; slot++) {
     if (slot >= FIXED_SUBNET_SLOTS.first && slot <= FIXED_SUBNET_SLOTS.last) continue;
     const [first, last] = [slotBase(slot), slotBase(slot) + 255];
-    if (!used.some(([a, b]) => a <= last && first <= b)) free.push(slot);
+    if (!used.some((u) => u.network <= last && first <= u.broadcast)) free.push(slot);
   }
   return free;
+}
+
+/**
+ * The first three octets of free /24s ("198.18.7"), in random order, for a test whose resource makes the network
+ * itself (so parallel test processes rarely pick the same one; libvirt refuses a taken one, and the next is tried).
+ */
+export function freeSubnets(): string[] {
+  return freeSlots()
+    .map((slot) => numberToIpv4(slotBase(slot)).split(".").slice(0, 3).join("."))
+    .sort(() => Math.random() - 0.5);
 }
 
 function networkXml(name: string, slot: number): string {
@@ -97,7 +86,7 @@ function networkXml(name: string, slot: number): string {
     network: {
       name,
       bridge: { "@name": `lvtbr${slot}`, "@stp": "off" },
-      ip: { "@address": intToIp(base + 1), "@prefix": "24", dhcp: { range: { "@start": intToIp(base + 100), "@end": intToIp(base + 199) } } },
+      ip: { "@address": numberToIpv4(base + 1), "@prefix": "24", dhcp: { range: { "@start": numberToIpv4(base + 100), "@end": numberToIpv4(base + 199) } } },
     },
   });
 }
@@ -129,11 +118,11 @@ export function createIsolatedNetwork(prefix = "net"): TestNetwork {
       return {
         name,
         bridge: `lvtbr${slot}`,
-        address: intToIp(base + 1),
+        address: numberToIpv4(base + 1),
         prefixLength: 24,
-        subnet: `${intToIp(base)}/24`,
-        dhcpStart: intToIp(base + 100),
-        dhcpEnd: intToIp(base + 199),
+        subnet: `${numberToIpv4(base)}/24`,
+        dhcpStart: numberToIpv4(base + 100),
+        dhcpEnd: numberToIpv4(base + 199),
         uuid: virsh("net-uuid", name).trim(),
       };
     }
