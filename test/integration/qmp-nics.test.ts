@@ -131,12 +131,15 @@ describe("NICs over QMP on a QEMU run without libvirt (user-mode networking)", f
     }
   };
 
-  before(async () => {
-    qemu = await startBareQemu({ tcpQmp: true });
+  before(async function () {
+    // A guest with a NIC runs only inside the network namespace of scripts/setup-host.sh's daemon.
+    const netns = libvirtdNetns();
+    if (!netns) skipMissing(this, "the network namespace of scripts/setup-host.sh's libvirt daemon (guests with NICs run only there)");
+    qemu = await startBareQemu({ probeQmp: true, netns: netns! });
     qmp = new QmpClient(qemu.qmp);
     monitor = directMonitor(qmp);
-    // The test's own eyes on QEMU: its TCP monitor (events on every monitor), and the guest's agent.
-    probe = new QmpClient(qemu.qmpTcp!);
+    // The test's own eyes on QEMU: a second monitor (events on every monitor), and the guest's agent.
+    probe = new QmpClient(qemu.qmpProbe!);
     agent = new AgentClient(qemu.agent, { syncTimeoutMs: 2_000 });
     await eventually("qemu-ga answers", () => agent.execute({ execute: "guest-ping" }, 5_000).then(() => true, () => false), 150_000, 250);
     hasDriver = await guestHasVirtioNet(shell);
@@ -266,9 +269,12 @@ describe("NICs over QMP on a q35 QEMU run without libvirt", function () {
   let qemu: BareQemu;
   let qmp: QmpClient;
   let monitor: QemuMonitor;
-  before(async () => {
+  before(async function () {
+    const netns = libvirtdNetns();
+    if (!netns) skipMissing(this, "the network namespace of scripts/setup-host.sh's libvirt daemon (guests with NICs run only there)");
     // Two empty root ports to hot-plug into (q35's root bus itself does not hot-plug).
     qemu = await startBareQemu({
+      netns: netns!,
       machine: "q35",
       extraArgs: ["-device", "pcie-root-port,id=hp1,chassis=1,bus=pcie.0,addr=0x10", "-device", "pcie-root-port,id=hp2,chassis=2,bus=pcie.0,addr=0x11"],
     });

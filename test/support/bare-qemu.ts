@@ -13,6 +13,8 @@ export interface BareQemu {
   qmp: string;
   /** "tcp:127.0.0.1:PORT" QMP address, when asked for. */
   qmpTcp?: string;
+  /** A second "unix:/…" QMP address, when asked for (`probeQmp`). */
+  qmpProbe?: string;
   /** "unix:/…" guest agent address. */
   agent: string;
   pid: number;
@@ -48,19 +50,22 @@ async function waitFor(what: string, ok: () => boolean, child: ChildProcess, tim
  * serve the test, a tcp one is on the namespace's loopback).
  */
 export async function startBareQemu(
-  options: { tcpQmp?: boolean; memoryMiB?: number; controllers?: boolean; machine?: "pc" | "q35"; extraArgs?: string[]; netns?: string } = {},
+  options: { tcpQmp?: boolean; probeQmp?: boolean; memoryMiB?: number; controllers?: boolean; machine?: "pc" | "q35"; extraArgs?: string[]; netns?: string } = {},
 ): Promise<BareQemu> {
   const { kernel, initrd } = guestArtifacts();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lvt-qemu-"));
   const qmpPath = path.join(dir, "qmp.sock");
   const agentPath = path.join(dir, "qga.sock");
   const tcpPort = options.tcpQmp ? await freePort() : undefined;
+  // A second unix monitor for the test's own eyes (a QMP socket serves one client), reachable from any namespace.
+  const probePath = options.probeQmp ? path.join(dir, "probe.sock") : undefined;
   const args = [
     "-machine", `${options.machine ?? "pc"},accel=tcg`, "-m", String(options.memoryMiB ?? 256), "-smp", "1",
     "-nodefaults", "-display", "none", "-serial", `file:${path.join(dir, "console.log")}`,
     "-kernel", kernel, "-initrd", initrd, "-append", GUEST_CMDLINE,
     "-qmp", `unix:${qmpPath},server=on,wait=off`,
     ...(tcpPort ? ["-qmp", `tcp:127.0.0.1:${tcpPort},server=on,wait=off`] : []),
+    ...(probePath ? ["-qmp", `unix:${probePath},server=on,wait=off`] : []),
     "-chardev", `socket,path=${agentPath},server=on,wait=off,id=qga0`,
     "-device", "virtio-serial", "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
     ...(options.controllers === false ? [] : ["-device", "virtio-scsi-pci,id=scsi0", "-device", "qemu-xhci,id=usb"]),
@@ -88,5 +93,13 @@ export async function startBareQemu(
     }
     fs.rmSync(dir, { recursive: true, force: true });
   };
-  return { qmp: `unix:${qmpPath}`, qmpTcp: tcpPort ? `tcp:127.0.0.1:${tcpPort}` : undefined, agent: `unix:${agentPath}`, pid: child.pid!, dir, stop };
+  return {
+    qmp: `unix:${qmpPath}`,
+    qmpTcp: tcpPort ? `tcp:127.0.0.1:${tcpPort}` : undefined,
+    qmpProbe: probePath ? `unix:${probePath}` : undefined,
+    agent: `unix:${agentPath}`,
+    pid: child.pid!,
+    dir,
+    stop,
+  };
 }
