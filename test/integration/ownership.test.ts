@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { bareDomainXml, domainType, makeImage, removeDomain, uniqueName, virsh } from "../support/host";
 import { buildDomainXml } from "../../provider/src/vocab/domain-xml";
 import { create, diff, providers, read, remove, update } from "../support/provider";
-import { notesOf } from "../support/wait";
+import { eventually, notesOf } from "../support/wait";
 
 type Props = Record<string, any>;
 const CLAIMS = "https://pulumi-libvirt-live.invalid/xmlns/claims/1";
@@ -150,6 +150,50 @@ describe("ownership of devices and preview-time refusals, against the real daemo
       await assert.rejects(create("Disk", legacy), /device ua-disk-held on domain .* is held by urn:pulumi:prod::shop::.*::held; nothing was changed/);
       assert.ok(filesOpen(vm).includes(file));
       await remove("Disk", a.id, outA);
+    });
+
+    // Over QMP the create asks QEMU nothing before its add: QEMU refusing a taken name or address is when it looks.
+    it("over QMP too: another medium under the name is refused untouched, and a claimed device is never adopted", async () => {
+      const legacy = { resourceName: "qlegacy", domain: vm, bus: "scsi", via: "qmp" };
+      const [fileA, fileB] = [image("qlegacy-a.raw"), image("qlegacy-b.raw")];
+      const a = await create("Disk", { ...legacy, source: fileA });
+      await assert.rejects(
+        create("Disk", { ...legacy, source: fileB }),
+        new RegExp(`device ${a.outs.alias} on domain .* already holds .*qlegacy-a\\.raw, not .*qlegacy-b\\.raw.*Nothing was changed`),
+      );
+      assert.deepEqual([filesOpen(vm).includes(fileA), filesOpen(vm).includes(fileB)], [true, false], "A's disk stays, B's image was not left open");
+      const outA = await update("Disk", a.id, a.outs, { ...legacy, source: fileA, owner: urn("prod", "qlegacy") });
+      assert.match(claimsIn(vm), new RegExp(`name="${a.outs.alias}"[^>]*owner="${urn("prod", "qlegacy")}"`));
+      assert.doesNotMatch(claimsIn(vm, "--config"), new RegExp(a.outs.alias), "a QMP device's claim is recorded in the running copy only");
+      await assert.rejects(create("Disk", { ...legacy, source: fileA }), new RegExp(`device ${a.outs.alias} on domain .* is held by urn:pulumi:prod::shop::.*::qlegacy; nothing was changed`));
+      assert.equal(filesOpen(vm).filter((f) => f === fileA).length, 1);
+      await remove("Disk", a.id, outA);
+      assert.ok(!filesOpen(vm).includes(fileA));
+    });
+
+    it("over QMP a device added by hand at the lun a disk would take is stepped around, and left as it was", async () => {
+      const monitor = (execute: string, args: Props) => {
+        const reply = JSON.parse(virsh("qemu-monitor-command", vm, JSON.stringify({ execute, arguments: args })));
+        if (reply.error) throw new Error(`${execute}: ${reply.error.desc}`);
+        return reply.return;
+      };
+      const lunOf = (id: string) => monitor("qom-get", { path: `/machine/peripheral/${id}`, property: "lun" });
+      // Where the provider looks first: luns from the far end, 255 down.
+      const hand = image("byhand.raw");
+      monitor("blockdev-add", { driver: "raw", "node-name": "byhand-fmt", file: { driver: "file", filename: hand } });
+      monitor("device_add", { driver: "scsi-hd", id: "byhand", drive: "byhand-fmt", bus: "scsi0.0", "scsi-id": 0, lun: 255 });
+      try {
+        const disk = await create("Disk", { resourceName: "aside", owner: urn("prod", "aside"), domain: vm, source: image("aside.raw"), bus: "scsi", via: "qmp" });
+        assert.equal(lunOf(disk.outs.alias), 254);
+        assert.equal(lunOf("byhand"), 255);
+        assert.ok(filesOpen(vm).includes(hand), "the hand-made device still has its image");
+        await remove("Disk", disk.id, disk.outs);
+        assert.ok(filesOpen(vm).includes(hand));
+      } finally {
+        monitor("device_del", { id: "byhand" });
+        await eventually("the hand-made device to go", () => !queryBlock(vm).some((b) => b.qdev === "byhand" || String(b.qdev).includes("/byhand/")));
+        monitor("blockdev-del", { "node-name": "byhand-fmt" });
+      }
     });
 
     it("persistent false → true puts the running disk into the config; true → false takes it out, live untouched", async () => {

@@ -61,6 +61,16 @@ describe("devices and guest exec on a QEMU run without libvirt", function () {
     await remove("Disk", again.id, again.outs);
   });
 
+  it("deleting a disk someone already device_del'ed succeeds and frees the block node it left", async () => {
+    const created = await create("Disk", disk("deleted-by-hand"));
+    parseQmpReply(await probe.execute({ execute: "device_del", arguments: { id: created.outs.alias } }), "device_del");
+    for (let i = 0; i < 50 && (await byId(created.outs.alias)); i++) await new Promise((r) => setTimeout(r, 100));
+    const named = async () => (parseQmpReply(await probe.execute({ execute: "query-named-block-nodes", arguments: { flat: true } }), "q") as any[]).filter((n) => String(n["node-name"]).startsWith(created.outs.alias));
+    assert.notEqual((await named()).length, 0, "device_del leaves the node behind");
+    await remove("Disk", created.id, created.outs);
+    assert.deepEqual(await named(), [], "no block node left behind");
+  });
+
   it("ten Disks created at once on one QEMU all attach, on distinct luns", async () => {
     const many = await Promise.all(Array.from({ length: 10 }, (_, i) => create("Disk", disk(`par${i}`))));
     const ids = new Set(many.map((d) => d.outs.alias));

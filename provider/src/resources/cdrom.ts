@@ -5,7 +5,6 @@ import { buildDiskXml, DiskSpec } from "../vocab/disk-xml";
 import { blockdevCloseTray, blockdevOpenTray } from "../vocab/qmp";
 import { attachesLive } from "./classify";
 import {
-  attachQmp,
   attachXml,
   deviceHandlers,
   diskByAlias,
@@ -73,6 +72,7 @@ function observeBlock(block: BlockDeviceInfo | undefined, inputs: CdromInputs, a
   return { ...inputs, media: mediaSeen(inserted, trayOpen), target: inputs.target ?? alias, alias, domainUuid: machine, inserted, trayOpen };
 }
 
+/** An empty scsi drive has no block node; media goes in later with blockdev-insert-medium. */
 function qmpDevice(inputs: CdromInputs, id: string): QmpDevice {
   return { id, bus: inputs.bus, cdrom: true, file: inputs.media ?? null, format: "raw", readonly: true, bootOrder: inputs.bootOrder };
 }
@@ -106,16 +106,11 @@ function missingFromConfig(olds: CdromOutputs): boolean {
   return olds.via === "libvirt" && olds.persistent === false;
 }
 
+/** Through libvirt's XML (over QMP, devices.ts adds `qmpDevice`). */
 async function attach(view: DomainView, inputs: CdromInputs, alias: string): Promise<void> {
-  const client = await clientFor(inputs.uri);
-  if (inputs.via === "qmp") {
-    // An empty scsi drive has no block node; media goes in later with blockdev-insert-medium.
-    await attachQmp(client, view, qmpDevice(inputs, alias));
-  } else {
-    const plan = xmlAttachPlan(view, alias, { live: attachesLive(inputs, KIND), persistent: await view.persistent(), target: inputs.target });
-    if (!plan) return;
-    await attachXml(client, view, cdromSpec(inputs, alias, placeDevice(view, inputs.bus, plan.target)), plan);
-  }
+  const plan = xmlAttachPlan(view, alias, { live: attachesLive(inputs, KIND), persistent: await view.persistent(), target: inputs.target });
+  if (!plan) return;
+  await attachXml(await clientFor(inputs.uri), view, cdromSpec(inputs, alias, placeDevice(view, inputs.bus, plan.target)), plan);
 }
 
 function expected(inputs: CdromInputs): { file: string | null; readonly: boolean } {
@@ -192,7 +187,7 @@ export const cdrom: ResourceHandlers<CdromInputs, CdromOutputs> = {
         // One view before (with QEMU's block devices, which the outputs need anyway), refreshed only after a change:
         // the XMLs when libvirt changed them, QEMU's block devices when anything changed.
         const view = await freshView(client, dom, { blocks: true });
-        if (!olds.owner && news.owner) await recordOwner(client, view, olds.alias, news.owner, media);
+        if (!olds.owner && news.owner) await recordOwner(client, view, olds, news.owner, media);
         let xmlChanged = missingFromConfig(olds) && (await setPersistent(client, view, olds.alias, true));
         let qemuChanged = false;
         const changing = olds.inserted !== media || olds.media !== media;

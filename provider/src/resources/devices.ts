@@ -24,6 +24,7 @@ import {
   attachQmp as attachOverQmp,
   detachQmp as detachOverQmp,
   findBlockById,
+  tryAttachQmp,
   type QmpDevice,
 } from "./qmp-devices";
 import { EVENT_WOKEN, latch } from "./qmp-unplug";
@@ -228,18 +229,22 @@ async function detachConfigSurvivingReconnect(client: LibvirtClient, view: Domai
 // ---- through QMP ------------------------------------------------------------------------------------------
 
 
-/** Devices this provider added over QMP (libvirt does not know them): their addresses must be avoided too. */
+/** Devices added over QMP (libvirt does not know them), from QEMU's block devices: their addresses must be avoided too. */
 async function qmpOnlyDevices(view: DomainView): Promise<string[]> {
   const libvirtAliases = new Set((view.live?.disks ?? []).map((d) => d.alias));
   return (await view.blocks()).flatMap((d) => (d.qdevId && !libvirtAliases.has(d.qdevId) ? [d.qdevId] : []));
+}
+
+/** Whether the domain's claims name a device other than `id` that libvirt does not know: one added over QMP. */
+function claimsQmpDevices(view: DomainView, id: string): boolean {
+  return view.claims.some((c) => c.device !== id && !hasDeviceAlias(view.live, c.device));
 }
 
 /**
  * An address the way a careful operator picks one: ask the bus what is taken, and choose from the far end,
  * since libvirt fills from the low end and does not know about devices added behind its back.
  */
-async function qmpAddress(client: LibvirtClient, view: DomainView, bus: DiskBus): Promise<Partial<DeviceAddSpec>> {
-  const others = await qmpOnlyDevices(view);
+async function qmpAddress(client: LibvirtClient, view: DomainView, bus: DiskBus, others: readonly string[]): Promise<Partial<DeviceAddSpec>> {
   const live = view.live!;
   switch (bus) {
     case "scsi": {
@@ -270,12 +275,27 @@ async function qmpAddress(client: LibvirtClient, view: DomainView, bus: DiskBus)
   }
 }
 
-/** Adds a device over libvirt's QMP passthrough, at an address chosen around what libvirt and QEMU both hold. */
-export async function attachQmp(client: LibvirtClient, view: DomainView, device: QmpDevice): Promise<void> {
+/**
+ * Adds a device over libvirt's QMP passthrough, at an address chosen around what libvirt and QEMU both hold; returns
+ * whether this call added it (false: a device was already under its id, and `adopt` accepted it as this one).
+ * QEMU's block devices are asked first only where they change the choice: another device the claims name and libvirt
+ * does not know (added over QMP), or an empty drive (nodes left behind are freed first). Otherwise the add goes to a
+ * free address by libvirt's XML, and QEMU refusing it because the name or the address is taken (an interrupted run,
+ * a device added by hand) is when they are asked and the add made again around them: one query-block less per create.
+ */
+export async function attachQmp(client: LibvirtClient, view: DomainView, device: QmpDevice, adopt: (held: { file: string | null }) => void): Promise<boolean> {
+  const monitor = libvirtMonitor(client, view.dom);
+  if (device.file !== null && !claimsQmpDevices(view, device.id)) {
+    if (await tryAttachQmp(monitor, { ...device, file: device.file }, await qmpAddress(client, view, device.bus, []))) return true;
+  }
   const blocks = await view.blocks();
-  // Adopt what an interrupted run already added under our id, rather than fail or add a second one.
-  if (findBlockById(blocks, device.id)?.qdevId === device.id) return;
-  await attachOverQmp(libvirtMonitor(client, view.dom), blocks, device, await qmpAddress(client, view, device.bus));
+  const held = heldMedium(view, blocks, device.id, "qmp");
+  if (held) {
+    adopt(held);
+    return false;
+  }
+  await attachOverQmp(monitor, blocks, device, await qmpAddress(client, view, device.bus, await qmpOnlyDevices(view)));
+  return true;
 }
 
 /**
@@ -287,6 +307,11 @@ export async function detachQmp(client: LibvirtClient, view: DomainView, id: str
 }
 
 // ---- the create and delete flows Disk and Cdrom share ---------------------------------------------------------
+
+/** A device added over QMP lives only as long as its QEMU process: so does its claim (claims.ts). */
+function claimScope(device: { via: "libvirt" | "qmp" }): ClaimScope {
+  return device.via === "qmp" ? "live" : "both";
+}
 
 export interface DeviceRecord {
   uri?: string;
@@ -382,8 +407,8 @@ export async function deleteDevice(
   forgetSharedViews();
   await withDomainLock(uuid, async () => {
     // One view: the XMLs (with the claims), and alongside them what the detach and the claim's removal will ask.
-    // A QMP device's claim is in the running copy only (claims.ts): no need to ask whether there is a config.
-    const scope: ClaimScope = record.via === "qmp" ? "live" : "both";
+    // A QMP device's claim is in the running copy only: no need to ask whether there is a config.
+    const scope = claimScope(record);
     const options = { blocks: record.via === "qmp" && !detachOverQmp, persistent: record.owner !== undefined && scope === "both" };
     const fresh = await viewDomain(client, dom, options).catch((error) => (isNotFound(error) ? null : Promise.reject(error)));
     if (!fresh) return;
@@ -424,8 +449,8 @@ export async function deleteDevice(
  * A device recorded before devices carried their owner gets its claim in the domain's metadata, so a later
  * delete by another stack that also holds it leaves it attached. Called under the domain's lock.
  */
-export async function recordOwner(client: LibvirtClient, view: DomainView, alias: string, owner: string, source: string | null): Promise<void> {
-  await addClaim(client, view, view.claims, { device: alias, owner, source });
+export async function recordOwner(client: LibvirtClient, view: DomainView, record: { alias: string; via: "libvirt" | "qmp" }, owner: string, source: string | null): Promise<void> {
+  await addClaim(client, view, view.claims, { device: record.alias, owner, source }, claimScope(record));
 }
 
 /** Removes a device whose attach could not be verified, so a failed create leaves the domain as it was. */
@@ -454,6 +479,7 @@ export interface DeviceKind<I extends DeviceInputs, O> {
   kind: "Disk" | "Cdrom";
   label(inputs: I): string;
   deviceName(inputs: I): string;
+  /** Attaches through libvirt's XML (`via: "libvirt"`; over QMP, `qmpDevice` says what to add). */
   attach(view: DomainView, inputs: I, alias: string): Promise<void>;
   /** What QEMU must report for the device after a live attach. */
   expected(inputs: I): { file: string | null; readonly: boolean };
@@ -485,8 +511,7 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
       const inputs = onDomain(given);
       const client = await clientFor(inputs.uri);
       const alias = device.deviceName(inputs);
-      // A device added over QMP lives only as long as its QEMU process: so does its claim (claims.ts).
-      const scope: ClaimScope = inputs.via === "qmp" ? "live" : "both";
+      const scope = claimScope(inputs);
       let claims: DeviceClaim[] = [];
       try {
         const { uuid, outs } = await createDevice(client, inputs.domain, {
@@ -494,17 +519,20 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
             // Everything libvirt or QEMU would refuse, before anything is touched.
             const refusals = createRefusals(device.kind, view, inputs, alias);
             if (refusals.length > 0) throw new Error(refusals.map((r) => `${r.field}: ${r.message}`).join("; "));
-            // Only a QMP device is found in QEMU's block devices; libvirt's are in the XML already read.
-            const held = heldMedium(view, view.running && inputs.via === "qmp" ? await view.blocks() : [], alias, inputs.via);
             claims = view.claims;
-            if (held) {
+            // A device already under this name is adopted (a run interrupted after its attach) only when provably ours.
+            const adopt = (held: { file: string | null }) => {
               const holders = otherClaims(claims, alias, inputs.owner);
               if (holders.length > 0) {
                 throw new Error(`device ${alias} on domain ${inputs.domain} is held by ${holders.map((c) => c.owner).join(", ")}; nothing was changed: give this resource another name`);
               }
               const foreign = notOurs(alias, inputs.domain, held, device.expected(inputs).file);
               if (foreign) throw new Error(foreign);
-            }
+            };
+            // Over QMP the device is in QEMU's block devices, asked for when the add finds its name taken.
+            if (inputs.via === "qmp") return attachQmp(client, view, device.qmpDevice(inputs, alias), adopt);
+            const held = heldMedium(view, [], alias, "libvirt");
+            if (held) adopt(held);
             await device.attach(view, inputs, alias);
             return held === undefined;
           },
@@ -531,9 +559,9 @@ export function deviceHandlers<I extends DeviceInputs, O extends I & DeviceRecor
           },
           observe: (after) => device.observe(after, inputs, alias),
         }, {
-          // QMP: QEMU's block devices (what is held, where to add); libvirt: whether there is a config to keep it in
-          // (a QMP device's claim needs none).
-          before: { blocks: inputs.via === "qmp", persistent: inputs.via === "libvirt" },
+          // libvirt: whether there is a config to keep it in (a QMP device's claim needs none, and QEMU's block
+          // devices are asked only when attachQmp needs them).
+          before: { persistent: inputs.via === "libvirt" },
           xml: inputs.via === "libvirt",
         });
         return { id: `${uuid}/${alias}`, outs };

@@ -3,7 +3,6 @@
 // resource's owner and name (device-names.ts), so an interrupted create is adopted rather than duplicated.
 import { attachesLive } from "./classify";
 import {
-  attachQmp,
   attachXml,
   deviceHandlers,
   diskByAlias,
@@ -83,19 +82,15 @@ async function observe(view: DomainView, inputs: DiskInputs, alias: string): Pro
   };
 }
 
+/** Through libvirt's XML (over QMP, devices.ts adds `qmpDevice`). */
 async function attach(view: DomainView, inputs: DiskInputs, alias: string): Promise<void> {
-  const client = await clientFor(inputs.uri);
-  if (inputs.via === "qmp") {
-    await attachQmp(client, view, qmpDevice(inputs, alias));
-  } else {
-    // A transient domain has no config to keep the disk in.
-    const plan = xmlAttachPlan(view, alias, { live: attachesLive(inputs, KIND), persistent: inputs.persistent && (await view.persistent()), target: inputs.target });
-    if (!plan) return;
-    await attachXml(client, view, {
-      device: "disk", bus: inputs.bus, source: inputs.source, format: inputs.format, readonly: inputs.readonly,
-      serial: inputs.serial, bootOrder: inputs.bootOrder, alias, ...placeDevice(view, inputs.bus, plan.target),
-    }, plan);
-  }
+  // A transient domain has no config to keep the disk in.
+  const plan = xmlAttachPlan(view, alias, { live: attachesLive(inputs, KIND), persistent: inputs.persistent && (await view.persistent()), target: inputs.target });
+  if (!plan) return;
+  await attachXml(await clientFor(inputs.uri), view, {
+    device: "disk", bus: inputs.bus, source: inputs.source, format: inputs.format, readonly: inputs.readonly,
+    serial: inputs.serial, bootOrder: inputs.bootOrder, alias, ...placeDevice(view, inputs.bus, plan.target),
+  }, plan);
 }
 
 /**
@@ -137,7 +132,7 @@ export const disk: ResourceHandlers<DiskInputs, DiskOutputs> = {
     try {
       const outs = await withDomainLock(uuidToString(dom.uuid), async () => {
         const view = await freshView(client, dom);
-        if (!olds.owner && news.owner) await recordOwner(client, view, olds.alias, news.owner, olds.source);
+        if (!olds.owner && news.owner) await recordOwner(client, view, olds, news.owner, olds.source);
         if (news.via === "libvirt" && (await setPersistent(client, view, olds.alias, news.persistent))) return observe(await view.refresh({ xml: true }), { ...news, target: olds.target }, olds.alias);
         return observe(view, { ...news, target: olds.target }, olds.alias);
       });

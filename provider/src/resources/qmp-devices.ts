@@ -69,10 +69,34 @@ export async function attachQmp(monitor: QemuMonitor, blocks: readonly BlockDevi
   } else {
     await releaseNode(monitor, nodes.format, 0);
   }
+  await plug(monitor, device, address);
+}
+
+/** QEMU's words for an add refused because something holds what it names: the node or device id, or the address. */
+const TAKEN = /duplicate|already used|in use|not available/i;
+
+/**
+ * blockdev-add + device_add at `address` with nothing asked first. False when QEMU refuses because the name or the
+ * address is taken (an interrupted run's device or its nodes, a device added by hand): nothing of this call is left
+ * then, and the caller looks at QEMU's devices before it tries again. A device with a medium only.
+ */
+export async function tryAttachQmp(monitor: QemuMonitor, device: QmpDevice & { file: string }, address: Partial<DeviceAddSpec>): Promise<boolean> {
+  const taken = (error: unknown) => (TAKEN.test((error as Error).message) ? false : Promise.reject(error));
   try {
-    await monitor.command(deviceAdd(deviceSpec(device, address, device.file === null ? undefined : nodes.format)));
+    await monitor.command(blockdevAdd({ blockId: device.id, filename: device.file, format: device.format, readOnly: device.readonly }));
   } catch (error) {
-    if (device.file !== null) await monitor.command(blockdevDel(nodes.format)).catch(() => undefined);
+    return taken(error);
+  }
+  return plug(monitor, device, address).then(() => true, taken);
+}
+
+/** device_add onto the node named for the device (none for an empty drive); a refused add frees that node again. */
+async function plug(monitor: QemuMonitor, device: QmpDevice, address: Partial<DeviceAddSpec>): Promise<void> {
+  const node = device.file === null ? undefined : blockNodeNames(device.id).format;
+  try {
+    await monitor.command(deviceAdd(deviceSpec(device, address, node)));
+  } catch (error) {
+    if (node) await monitor.command(blockdevDel(node)).catch(() => undefined);
     throw error;
   }
 }
