@@ -2,7 +2,7 @@
 // or update) next to a shell script doing the same work with virsh processes, including the read-back.
 // A third side, the floor, does the same device work as the fewest daemon calls over one connection with no
 // provider logic: no client can beat it, so virsh/floor is the best ratio reachable on this machine.
-// Rounds alternate between the sides so machine noise lands on all of them.
+// The sides take turns, one operation each (e–f: in alternating rounds), so machine noise lands on all of them.
 //   (a) scsi disk attach + detach through libvirt XML   vs  virsh attach-device/detach-device + query-block checks
 //   (b) scsi disk attach + detach through QMP           vs  virsh qemu-monitor-command blockdev-add … blockdev-del
 //   (c) scsi cdrom media change                          vs  virsh change-media --update + query-block
@@ -14,7 +14,7 @@
 // Env: BENCH_LINES (which lines, e.g. "e,f" for the NIC lines alone, a few minutes; default all: a,b,c,d,e,f),
 // BENCH_N (repetitions per side and operation of a–d, default 50), BENCH_NIC_N (of e–f, default 20: one takes
 // 0.5–1.5 s, most of it the guest's unplug), BENCH_NIC_SETTLE_MS (idle time before each e–f operation, not counted,
-// default 500: the guest's NIC watcher runs every 0.5 s), BENCH_ROUNDS (default 5), BENCH_PROFILE_OPS (provider
+// default 500: the guest's NIC watcher runs every 0.5 s), BENCH_ROUNDS (rounds of e–f, default 5), BENCH_PROFILE_OPS (provider
 // operations in each profiled pass, default 10).
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -38,7 +38,6 @@ import { formatTable, median, quiet, timeEach } from "./stats";
 const N = Number(process.env.BENCH_N ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PROFILE_OPS = Number(process.env.BENCH_PROFILE_OPS ?? 10);
-const PER_ROUND = Math.ceil(N / ROUNDS);
 const NIC_N = Number(process.env.BENCH_NIC_N ?? 20);
 const NIC_SETTLE_MS = Number(process.env.BENCH_NIC_SETTLE_MS ?? 500);
 const LINES = new Set((process.env.BENCH_LINES ?? "a,b,c,d,e,f").split(",").map((line) => line.trim().toLowerCase()));
@@ -219,21 +218,22 @@ async function benchBareDomain(): Promise<void> {
     const provider = side(providerXml, providerQmp, providerMedia);
     const script = side(virshXml, virshQmp, virshMedia);
     const floor = side(floorXml, floorQmpOp, floorMedia);
-    const runRound = async ({ xml, qmp, media, samples }: Side) => {
-      // quiet: the provider prints its preview notes on every create.
-      if (want("a")) samples.xml.push(...(await quiet(() => timeEach(PER_ROUND, xml))));
-      if (want("b")) samples.qmp.push(...(await quiet(() => timeEach(PER_ROUND, qmp))));
-      for (let i = 0; want("c") && i < PER_ROUND; i += 2) {
-        samples.media.push(...(await quiet(() => timeEach(1, () => media(isoB)))));
-        samples.media.push(...(await quiet(() => timeEach(1, () => media(isoA)))));
-      }
-    };
+    // Line by line, one operation per side in turn, the order rotating: drift in the machine (a noisy neighbour, the
+    // daemon's caches) lands on every side alike, and no line's operation runs right after another line's.
+    const lines = [
+      { line: "a", run: (s: Side) => timeEach(1, s.xml), samples: (s: Side) => s.samples.xml },
+      { line: "b", run: (s: Side) => timeEach(1, s.qmp), samples: (s: Side) => s.samples.qmp },
+      // There and back, each change timed: every side's turn starts from the same medium.
+      { line: "c", run: async (s: Side) => [...(await timeEach(1, () => s.media(isoB))), ...(await timeEach(1, () => s.media(isoA)))], samples: (s: Side) => s.samples.media },
+    ].filter((l) => want(l.line));
     const started = Date.now();
-    for (let round = 0; round < ROUNDS; round++) {
-      // Alternate which side goes first, too.
-      const order = round % 2 === 0 ? [provider, script, floor] : [floor, script, provider];
-      for (const each of order) await runRound(each);
-      process.stderr.write(`round ${round + 1}/${ROUNDS} done (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+    const sides = [provider, script, floor];
+    for (const { line, run, samples } of lines) {
+      for (let i = 0; samples(provider).length < N; i++) {
+        // quiet: the provider prints its preview notes on every create.
+        for (let k = 0; k < sides.length; k++) samples(sides[(i + k) % sides.length]!).push(...(await quiet(() => run(sides[(i + k) % sides.length]!))));
+      }
+      process.stderr.write(`(${line}) done (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
     }
 
     const row = (what: string, ours: number[], theirs: number[], floor: number[]) => [
@@ -246,7 +246,7 @@ async function benchBareDomain(): Promise<void> {
     ];
     console.log(
       `bench:hotplug — ${new Date().toISOString()}, ${os.cpus().length} cores, libvirt ${await client.libVersion()}, node ${process.version}, ` +
-        `N=${N} per side and operation in ${ROUNDS} alternating rounds; load (1 min) ${os.loadavg()[0].toFixed(2)}`,
+        `N=${N} per side and operation, one of each side in turn (order rotating); load (1 min) ${os.loadavg()[0].toFixed(2)}`,
     );
     console.log(
       formatTable(
@@ -338,9 +338,9 @@ async function benchDirectSocket(): Promise<void> {
     await quiet(provider);
     await floor();
     const samples = { provider: [] as number[], floor: [] as number[] };
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? (["provider", "floor"] as const) : (["floor", "provider"] as const);
-      for (const which of order) samples[which].push(...(await quiet(() => timeEach(PER_ROUND, which === "provider" ? provider : floor))));
+    for (let i = 0; i < N; i++) {
+      const order = i % 2 === 0 ? (["provider", "floor"] as const) : (["floor", "provider"] as const);
+      for (const which of order) samples[which].push(...(await quiet(() => timeEach(1, which === "provider" ? provider : floor))));
     }
     console.log("\n(d) the same scsi disk attach+detach on a QEMU run without libvirt, over its own QMP socket:");
     console.log(
