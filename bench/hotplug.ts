@@ -14,8 +14,9 @@
 // Env: BENCH_LINES (which lines, e.g. "e,f" for the NIC lines alone, a few minutes; default all: a,b,c,d,e,f),
 // BENCH_N (repetitions per side and operation of a–d, default 50), BENCH_NIC_N (of e–f, default 20: one takes
 // 0.5–1.5 s, most of it the guest's unplug), BENCH_NIC_SETTLE_MS (idle time before each e–f operation, not counted,
-// default 500: the guest's NIC watcher runs every 0.5 s), BENCH_ROUNDS (rounds of e–f, default 5), BENCH_PROFILE_OPS (provider
-// operations in each profiled pass, default 10).
+// default 500: the guest's NIC watcher runs every 0.5 s), BENCH_ROUNDS (rounds of e–f, default 5), BENCH_WARMUP
+// (operations per side and line of a–d before the counted ones, default 20), BENCH_PROFILE_OPS (provider operations
+// in each profiled pass, default 10).
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -37,6 +38,7 @@ import { formatTable, median, quiet, timeEach } from "./stats";
 
 const N = Number(process.env.BENCH_N ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 20);
 const PROFILE_OPS = Number(process.env.BENCH_PROFILE_OPS ?? 10);
 const NIC_N = Number(process.env.BENCH_NIC_N ?? 20);
 const NIC_SETTLE_MS = Number(process.env.BENCH_NIC_SETTLE_MS ?? 500);
@@ -191,22 +193,6 @@ async function benchBareDomain(): Promise<void> {
       if (byQdev(await floorBlocks(), cdAlias)?.inserted?.file !== media) throw new Error("floor change-media: not in query-block");
     };
 
-    // Warm-up: JIT, the daemon's caches, QEMU's first hotplug on the bus.
-    await quiet(async () => {
-      await providerXml();
-      await providerQmp();
-      await providerMedia(isoB);
-      await providerMedia(isoA);
-    });
-    virshXml();
-    virshQmp();
-    virshMedia(isoB);
-    virshMedia(isoA);
-    await floorXml();
-    await floorQmpOp();
-    await floorMedia(isoB);
-    await floorMedia(isoA);
-
     // The three sides do the same three operations; each keeps its own samples.
     interface Side {
       xml: () => unknown;
@@ -218,20 +204,27 @@ async function benchBareDomain(): Promise<void> {
     const provider = side(providerXml, providerQmp, providerMedia);
     const script = side(virshXml, virshQmp, virshMedia);
     const floor = side(floorXml, floorQmpOp, floorMedia);
-    // Line by line, one operation per side in turn, the order rotating: drift in the machine (a noisy neighbour, the
-    // daemon's caches) lands on every side alike, and no line's operation runs right after another line's.
     const lines = [
       { line: "a", run: (s: Side) => timeEach(1, s.xml), samples: (s: Side) => s.samples.xml },
       { line: "b", run: (s: Side) => timeEach(1, s.qmp), samples: (s: Side) => s.samples.qmp },
       // There and back, each change timed: every side's turn starts from the same medium.
       { line: "c", run: async (s: Side) => [...(await timeEach(1, () => s.media(isoB))), ...(await timeEach(1, () => s.media(isoA)))], samples: (s: Side) => s.samples.media },
     ].filter((l) => want(l.line));
-    const started = Date.now();
     const sides = [provider, script, floor];
+
+    // Line by line, one operation per side in turn, the order rotating: drift in the machine (a noisy neighbour, the
+    // daemon's caches) lands on every side alike, and no line's operation runs right after another line's. Each
+    // line starts with WARMUP operations per side, not counted: the JIT, the daemon's caches, QEMU's first hotplug
+    // on the bus.
+    const started = Date.now();
     for (const { line, run, samples } of lines) {
+      for (let i = 0; i < WARMUP; i++) for (const each of sides) await quiet(() => run(each));
       for (let i = 0; samples(provider).length < N; i++) {
-        // quiet: the provider prints its preview notes on every create.
-        for (let k = 0; k < sides.length; k++) samples(sides[(i + k) % sides.length]!).push(...(await quiet(() => run(sides[(i + k) % sides.length]!))));
+        for (let k = 0; k < sides.length; k++) {
+          const each = sides[(i + k) % sides.length]!;
+          // quiet: the provider prints its preview notes on every create.
+          samples(each).push(...(await quiet(() => run(each))));
+        }
       }
       process.stderr.write(`(${line}) done (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
     }
@@ -335,8 +328,10 @@ async function benchDirectSocket(): Promise<void> {
       await deleted;
       await run({ execute: "blockdev-del", arguments: { "node-name": nodes.format } });
     };
-    await quiet(provider);
-    await floor();
+    for (let i = 0; i < WARMUP; i++) {
+      await quiet(provider);
+      await floor();
+    }
     const samples = { provider: [] as number[], floor: [] as number[] };
     for (let i = 0; i < N; i++) {
       const order = i % 2 === 0 ? (["provider", "floor"] as const) : (["floor", "provider"] as const);
