@@ -12,6 +12,11 @@ import type { DomainView } from "./domain-view";
  */
 export type ClaimScope = "both" | "live";
 
+/** The scope of a device's claim: a device added over QMP lives only as long as its QEMU process, and so does its claim. */
+export function claimScope(device: { via: "libvirt" | "qmp" }): ClaimScope {
+  return device.via === "qmp" ? "live" : "both";
+}
+
 async function writeClaims(client: LibvirtClient, view: DomainView, claims: readonly DeviceClaim[], configToo: boolean): Promise<void> {
   // A transient domain has only its running copy; a stopped one only its config (Affect.Current, 0, is that).
   const config = configToo && (await view.persistent()) ? Affect.Config : 0;

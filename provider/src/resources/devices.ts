@@ -10,7 +10,7 @@ import { libvirtScsiBus, libvirtUsbBus } from "../vocab/qmp-names";
 import { BlockDeviceInfo } from "../vocab/query-block";
 import { attachesLive, changedInputs, classifyAttach, classifyField } from "./classify";
 import { clientFor, DiffResult, isUnknown, note, planDiff, ResourceError } from "./handler";
-import { addClaim, dropClaim, type ClaimScope } from "./claims";
+import { addClaim, claimScope, dropClaim } from "./claims";
 import { otherClaims, withClaim, withoutClaim, type DeviceClaim } from "../vocab/device-claims";
 import { inputFields } from "./validate";
 import { withDomainLock } from "./locks";
@@ -307,11 +307,6 @@ export async function detachQmp(client: LibvirtClient, view: DomainView, id: str
 }
 
 // ---- the create and delete flows Disk and Cdrom share ---------------------------------------------------------
-
-/** A device added over QMP lives only as long as its QEMU process: so does its claim (claims.ts). */
-function claimScope(device: { via: "libvirt" | "qmp" }): ClaimScope {
-  return device.via === "qmp" ? "live" : "both";
-}
 
 export interface DeviceRecord {
   uri?: string;

@@ -15,7 +15,7 @@ import { otherClaims, withClaim, type DeviceClaim } from "../vocab/device-claims
 import { acceptsDeviceBootOrder, type InterfaceSpec, type ParsedInterface } from "../vocab/domain-xml";
 import { buildInterfaceXml, interfaceByAlias, nicSpecFromParsed, normalizeMac } from "../vocab/interface-xml";
 import { sharedGuestNetworkView, waitForAddresses } from "./addresses";
-import { addClaim, dropClaim, type ClaimScope } from "./claims";
+import { addClaim, claimScope, dropClaim } from "./claims";
 import { changedInputs, classifyField, classifyNicAttach } from "./classify";
 import { nicConvertsBootOrder, nicCreateRefusals, nicNotOurs, planNicSlot, type PlannedNic, type Refusal } from "./device-checks";
 import { nicNetdevId } from "./device-names";
@@ -242,8 +242,7 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
     // Over QMP, what QEMU reported right after the attach: the outputs need no second look (libvirt saw nothing).
     let qmpOuts: InterfaceOutputs | undefined;
     const claim = () => ({ device: alias, owner: inputs.owner!, source: claimSource(inputs) });
-    // A NIC added over QMP lives as long as its QEMU process: its claim needs no config copy.
-    const scope: ClaimScope = inputs.via === "qmp" ? "live" : "both";
+    const scope = claimScope(inputs);
     try {
       const { uuid, outs } = await createDevice<InterfaceOutputs>(
         client,
@@ -342,7 +341,7 @@ export const networkInterface: ResourceHandlers<InterfaceInputs, InterfaceOutput
       const { outs, view } = await withDomainLock(uuidToString(dom.uuid), async () => {
         let view = await freshView(client, dom, { persistent: true });
         if (!olds.owner && news.owner) {
-          await addClaim(client, view, view.claims, { device: olds.alias, owner: news.owner, source: claimSource(news) }, news.via === "qmp" ? "live" : "both");
+          await addClaim(client, view, view.claims, { device: olds.alias, owner: news.owner, source: claimSource(news) }, claimScope(news));
         }
         if (news.via === "qmp") {
           const monitor = libvirtMonitor(client, view.dom);
