@@ -72,6 +72,14 @@ export function deviceNameFor(kind: DeviceKindName, identity: DeviceIdentity, fa
 }
 
 /**
+ * The QMP id of a device on a QEMU run without libvirt (`qmp` instead of `domain`): from the owner, or for a program
+ * without the SDK's owner from the socket and the resource name.
+ */
+export function socketDeviceName(kind: DeviceKindName, inputs: { owner?: string; resourceName?: string; qmp?: string }): string {
+  return inputs.owner ? ownedDeviceName(kind, inputs.owner, inputs.resourceName, "qmp") : legacyDeviceName(kind, inputs.resourceName, `${inputs.qmp}\0${kind}`, "qmp");
+}
+
+/**
  * The id of the netdev (the host side) behind an Interface's QMP device: `lvnd-<name>-<hash>` beside the device's
  * `lvn-<name>-<hash>`, so both are found again from the one name the resource records.
  */

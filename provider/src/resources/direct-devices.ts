@@ -2,12 +2,12 @@
 // removed over that socket, read back with query-block, removal ended by QEMU's DEVICE_DELETED. There is no
 // persistent config: every change is live or a replace, and a QEMU that restarted has lost the devices (refresh
 // reads them as gone; the next up adds them again).
-import { isQemuUnreachable, sharedQmp } from "../qemu";
+import { isQemuUnreachable } from "../qemu";
 import type { BlockDeviceInfo } from "../vocab/query-block";
 import type { DiskBus } from "../vocab/disk-xml";
-import { DeviceIdentity, ownedDeviceName, legacyDeviceName, type DeviceKindName } from "./device-names";
+import { socketDeviceName, type DeviceIdentity, type DeviceKindName } from "./device-names";
 import { withDomainLock } from "./locks";
-import { directMonitor, monitorBlocks, type QemuMonitor } from "./monitor";
+import { monitorBlocks, socketMonitor } from "./monitor";
 import { attachQmp, changeMediaQmp, controllerNote, detachQmp, directAddress, findBlockById, findController, type QmpDevice } from "./qmp-devices";
 import { ResourceError } from "./handler";
 
@@ -27,21 +27,12 @@ export interface DirectKind<I extends DirectInputs, O> {
   observeBlock(block: BlockDeviceInfo | undefined, inputs: I, id: string, machine: string): O | null;
 }
 
-export function directDeviceName(kind: DeviceKindName, inputs: DirectInputs): string {
-  // The URN is the owner; a program without the SDK's owner falls back to the socket and resource name.
-  return inputs.owner ? ownedDeviceName(kind, inputs.owner, inputs.resourceName, "qmp") : legacyDeviceName(kind, inputs.resourceName, `${inputs.qmp}\0${kind}`, "qmp");
-}
-
-function monitorFor(inputs: DirectInputs): QemuMonitor {
-  return directMonitor(sharedQmp(inputs.qmp!));
-}
-
 export function directDeviceHandlers<I extends DirectInputs, O>(device: DirectKind<I, O>) {
   const fail = (inputs: I, error: unknown) => new ResourceError(device.label(inputs), (error as Error).message, { cause: error });
   return {
     async create(inputs: I): Promise<{ id: string; outs: O }> {
-      const monitor = monitorFor(inputs);
-      const id = directDeviceName(device.kind, inputs);
+      const monitor = socketMonitor(inputs.qmp!);
+      const id = socketDeviceName(device.kind, inputs);
       const wanted = device.qmpDevice(inputs, id);
       try {
         const outs = await withDomainLock(monitor.key, async () => {
@@ -80,7 +71,7 @@ export function directDeviceHandlers<I extends DirectInputs, O>(device: DirectKi
     async read(id: string, props: I & { alias: string }): Promise<{ id: string; props: O | (I & { alias: string }) }> {
       let blocks: BlockDeviceInfo[];
       try {
-        blocks = await monitorBlocks(monitorFor(props));
+        blocks = await monitorBlocks(socketMonitor(props.qmp!));
       } catch (error) {
         if (isQemuUnreachable(error)) return { id: "", props };
         throw error;
@@ -90,7 +81,7 @@ export function directDeviceHandlers<I extends DirectInputs, O>(device: DirectKi
     },
 
     async delete(props: I & { alias: string }): Promise<void> {
-      const monitor = monitorFor(props);
+      const monitor = socketMonitor(props.qmp!);
       try {
         await withDomainLock(monitor.key, async () => detachQmp(monitor, await monitorBlocks(monitor), props.alias, props.detachTimeoutSeconds));
       } catch (error) {
@@ -101,7 +92,7 @@ export function directDeviceHandlers<I extends DirectInputs, O>(device: DirectKi
 
     /** Media change of a Cdrom's tray, live (there is no config to wait for). */
     async changeMedia(inputs: I, alias: string, media: string | null): Promise<O | null> {
-      const monitor = monitorFor(inputs);
+      const monitor = socketMonitor(inputs.qmp!);
       try {
         return await withDomainLock(monitor.key, async () => {
           await changeMediaQmp(monitor, alias, media);
@@ -116,7 +107,7 @@ export function directDeviceHandlers<I extends DirectInputs, O>(device: DirectKi
 
     async describeCreate(inputs: I): Promise<string> {
       const label = device.label(inputs);
-      const monitor = monitorFor(inputs);
+      const monitor = socketMonitor(inputs.qmp!);
       try {
         const bus = inputs.bus as DiskBus;
         if (bus !== "scsi" && bus !== "usb") return `${label}: live attach on ${bus} over ${monitor.label} (no restart; QEMU has no config to wait for)`;

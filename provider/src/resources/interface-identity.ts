@@ -2,7 +2,7 @@
 // what its claim records, how its messages name it, and the MAC a replace hands from the deleted NIC to the new one.
 import { deriveNicMac } from "../vocab/qmp-net";
 import type { InterfaceAddress } from "./addresses";
-import { deviceNameFor, legacyDeviceName, ownedDeviceName } from "./device-names";
+import { deviceNameFor, socketDeviceName } from "./device-names";
 import { ResourceError } from "./handler";
 import type { InterfaceInputs } from "./inputs";
 
@@ -43,9 +43,7 @@ export function fail(inputs: InterfaceInputs, error: unknown): ResourceError {
 
 /** The NIC's device name: libvirt alias `ua-nic-<name>-<hash>`, or QMP id `lvn-<name>-<hash>` (its netdev `lvnd-…`). */
 export function deviceName(inputs: InterfaceInputs): string {
-  if (inputs.qmp !== undefined) {
-    return inputs.owner ? ownedDeviceName(KIND, inputs.owner, inputs.resourceName, "qmp") : legacyDeviceName(KIND, inputs.resourceName, `${inputs.qmp}\0${KIND}`, "qmp");
-  }
+  if (inputs.qmp !== undefined) return socketDeviceName(KIND, inputs);
   return deviceNameFor(KIND, inputs, `${inputs.domain}\0${describeBackend(backendOf(inputs))}`);
 }
 

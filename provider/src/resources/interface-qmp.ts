@@ -2,7 +2,7 @@
 // or on the socket of a QEMU run without libvirt (`qmp` instead of `domain`, whose handlers are here), set_link for the
 // link state, QEMU's own view (query-rx-filter and its device tree) read back. There is no config: every change is
 // live or a replace, and a QEMU that restarted has lost the NIC (read as gone; the next up plugs it in again).
-import { isQemuUnreachable, sharedQmp } from "../qemu";
+import { isQemuUnreachable } from "../qemu";
 import { normalizeMac } from "../vocab/interface-xml";
 import { deriveNicMac } from "../vocab/qmp-net";
 import { classifyNicAttach } from "./classify";
@@ -10,7 +10,7 @@ import { nicNetdevId } from "./device-names";
 import type { InterfaceInputs } from "./inputs";
 import { deviceName, fail, forgetReleasedMac, label, macToReuse, releaseMac, type InterfaceOutputs } from "./interface-identity";
 import { withDomainLock } from "./locks";
-import { directMonitor, type QemuMonitor } from "./monitor";
+import { socketMonitor, type QemuMonitor } from "./monitor";
 import { attachNic, detachNic, listNics, setNicLink, type LiveNic, type QmpNic, type QmpNicBackend } from "./qmp-nics";
 
 export function qmpBackend(inputs: InterfaceInputs): QmpNicBackend {
@@ -34,10 +34,6 @@ export function observeQmp(live: LiveNic | undefined, inputs: InterfaceInputs, i
   return { ...inputs, mac: live.mac, linkState, alias: id, target: null, addresses: [], domainUuid: machine, persistent: inputs.persistent };
 }
 
-function directMonitorFor(inputs: InterfaceInputs): QemuMonitor {
-  return directMonitor(sharedQmp(inputs.qmp!));
-}
-
 /** Attach over a monitor (the machine's lock held); outputs from QEMU's view after it. */
 export async function attachOverMonitor(monitor: QemuMonitor, inputs: InterfaceInputs, id: string, machine: string): Promise<{ outs: InterfaceOutputs; attachedNow: boolean }> {
   const before = await listNics(monitor);
@@ -58,7 +54,7 @@ export async function attachOverMonitor(monitor: QemuMonitor, inputs: InterfaceI
 /** The handlers of an Interface on a QEMU run without libvirt (`qmp` instead of `domain`). */
 export const directInterface = {
   async create(inputs: InterfaceInputs): Promise<{ id: string; outs: InterfaceOutputs }> {
-    const monitor = directMonitorFor(inputs);
+    const monitor = socketMonitor(inputs.qmp!);
     const id = deviceName(inputs);
     try {
       const { outs } = await withDomainLock(monitor.key, () => attachOverMonitor(monitor, inputs, id, inputs.qmp!));
@@ -72,7 +68,7 @@ export const directInterface = {
   async read(id: string, props: InterfaceOutputs): Promise<{ id: string; props: InterfaceOutputs }> {
     let nics: LiveNic[];
     try {
-      nics = await listNics(directMonitorFor(props));
+      nics = await listNics(socketMonitor(props.qmp!));
     } catch (error) {
       if (isQemuUnreachable(error)) return { id: "", props };
       throw error;
@@ -82,7 +78,7 @@ export const directInterface = {
   },
 
   async update(olds: InterfaceOutputs, news: InterfaceInputs): Promise<{ outs: InterfaceOutputs }> {
-    const monitor = directMonitorFor(news);
+    const monitor = socketMonitor(news.qmp!);
     try {
       const outs = await withDomainLock(monitor.key, async () => {
         if (olds.linkState !== news.linkState) await setNicLink(monitor, olds.alias, news.linkState !== "down");
@@ -96,7 +92,7 @@ export const directInterface = {
   },
 
   async delete(props: InterfaceOutputs): Promise<void> {
-    const monitor = directMonitorFor(props);
+    const monitor = socketMonitor(props.qmp!);
     try {
       await withDomainLock(monitor.key, () => detachNic(monitor, props.alias, nicNetdevId(props.alias), props.detachTimeoutSeconds));
       releaseMac(props);
@@ -107,7 +103,7 @@ export const directInterface = {
   },
 
   async describeCreate(inputs: InterfaceInputs): Promise<string> {
-    const monitor = directMonitorFor(inputs);
+    const monitor = socketMonitor(inputs.qmp!);
     try {
       await listNics(monitor);
       return `${label(inputs)}: ${classifyNicAttach(inputs, { running: true, restart: "never", transient: true }).reason}`;

@@ -3,7 +3,7 @@
 // the same things either way; only how the words travel differs.
 import type { DomainRef, LibvirtClient } from "../libvirt";
 import { isConnectionError, uuidToString } from "../libvirt";
-import { QemuSocketError, type QmpClient } from "../qemu";
+import { QemuSocketError, sharedQmp, type QmpClient } from "../qemu";
 import { parseQmpReply, queryBlock, type QmpCommand } from "../vocab/qmp";
 import { qmp } from "./qemu";
 import { parseQueryBlock, type BlockDeviceInfo } from "../vocab/query-block";
@@ -97,6 +97,11 @@ export function directMonitor(qmp: QmpClient): QemuMonitor {
     generation: () => qmp.connectCount,
     lost: (error) => error instanceof QemuSocketError,
   };
+}
+
+/** The monitor of the QEMU run without libvirt at `address` (a resource's `qmp`), over the process's shared link. */
+export function socketMonitor(address: string): QemuMonitor {
+  return directMonitor(sharedQmp(address));
 }
 
 /** QEMU's block devices (query-block), through either monitor. */
