@@ -9,7 +9,7 @@ import type { InterfaceInputs } from "./inputs";
 export const KIND = "Interface" as const;
 
 export interface InterfaceOutputs extends InterfaceInputs {
-  /** The MAC the NIC has (given, assigned by libvirt, or derived over QMP); kept for good. */
+  /** The MAC the NIC has (given, derived from the owner, or without an owner assigned by libvirt); kept for good. */
   mac: string;
   /** libvirt's user alias (via libvirt) or QEMU's device id (via qmp). */
   alias: string;

@@ -18,7 +18,10 @@ export function qmpBackend(inputs: InterfaceInputs): QmpNicBackend {
   return { type: "user", ipv4: inputs.ipv4 ? { address: inputs.ipv4.address, prefixLength: inputs.ipv4.prefixLength } : undefined };
 }
 
-/** The NIC to add: its MAC given, handed on by a replace, kept from one already under our id, or derived from the id. */
+/**
+ * The NIC to add: its MAC as macToReuse gives it (given, derived from the owner, or handed on by a replace), else kept
+ * from one already under our id, else derived from the id.
+ */
 function qmpNic(inputs: InterfaceInputs, id: string, nics: readonly LiveNic[]): QmpNic {
   const ours = nics.find((n) => n.id === id);
   const taken = new Set(nics.filter((n) => n.id !== id).map((n) => n.mac));
