@@ -4,6 +4,7 @@
 import { DomainRef, InterfaceAddressSource, IpAddrType, LibvirtClient, LibvirtError, uuidToString } from "../libvirt";
 import type { DomainInterfaceAddresses } from "../libvirt";
 import { pollUntil } from "./qemu";
+import { shareForMoment } from "./shared-moment";
 
 export interface InterfaceAddress {
   address: string;
@@ -77,21 +78,12 @@ export async function guestNetworkView(client: LibvirtClient, dom: DomainRef): P
   return { addresses: mergeAddresses(agent, lease), guestNames };
 }
 
-/** A refresh reads a domain and each of its NICs at once: they share one pair of queries for this long. */
-const SHARED_FOR_MS = 500;
-const shared = new Map<string, { at: number; view: Promise<GuestNetworkView> }>();
+/** A refresh reads a domain and each of its NICs at once: they share one pair of queries for half a second. */
+const shared = shareForMoment<GuestNetworkView>(500);
 
 /** guestNetworkView, shared by the reads of one domain that come within a moment of each other. */
 export function sharedGuestNetworkView(client: LibvirtClient, dom: DomainRef): Promise<GuestNetworkView> {
-  const now = Date.now();
-  for (const [k, entry] of shared) if (now - entry.at >= SHARED_FOR_MS) shared.delete(k);
-  const key = `${client.uri.uri}\0${uuidToString(dom.uuid)}`;
-  const hit = shared.get(key);
-  if (hit) return hit.view;
-  const view = guestNetworkView(client, dom);
-  shared.set(key, { at: now, view });
-  view.catch(() => shared.delete(key));
-  return view;
+  return shared.get(`${client.uri.uri}\0${uuidToString(dom.uuid)}`, () => guestNetworkView(client, dom));
 }
 
 /**

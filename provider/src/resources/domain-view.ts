@@ -6,6 +6,7 @@ import { BlockDeviceInfo } from "../vocab/query-block";
 import { stateName } from "./domain-state";
 import type { DeviceClaim } from "../vocab/device-claims";
 import { blockDevices } from "./qemu";
+import { shareForMoment } from "./shared-moment";
 
 export interface DomainView {
   dom: DomainRef;
@@ -129,17 +130,10 @@ function once<T>(ask: () => Promise<T>): () => Promise<T> {
  * A refresh read prefetches what reads need; a preview note (`prefetch: false`) needs only the XML, and a
  * query-block it did not need would hold the domain's job just when the create that follows wants it.
  */
-const SHARED_VIEW_MS = 500;
-const sharedViews = new Map<string, { at: number; view: Promise<DomainView | null> }>();
+const sharedViews = shareForMoment<DomainView | null>(500);
 
 export function viewDomainForRead(client: LibvirtClient, ref: string, options: ViewOptions = { prefetch: true }): Promise<DomainView | null> {
-  const key = `${client.uri.uri}\0${ref}`;
-  const hit = sharedViews.get(key);
-  if (hit && Date.now() - hit.at < SHARED_VIEW_MS) return hit.view;
-  const view = viewDomain(client, ref, options);
-  sharedViews.set(key, { at: Date.now(), view });
-  view.catch(() => sharedViews.delete(key));
-  return view;
+  return sharedViews.get(`${client.uri.uri}\0${ref}`, () => viewDomain(client, ref, options));
 }
 
 /**
@@ -147,9 +141,8 @@ export function viewDomainForRead(client: LibvirtClient, ref: string, options: V
  * lookup. The caller checks it against what it reads next (the domain may be gone, or its name moved meanwhile).
  */
 export async function recentRef(client: LibvirtClient, ref: string): Promise<DomainRef | null> {
-  const hit = sharedViews.get(`${client.uri.uri}\0${ref}`);
-  if (!hit || Date.now() - hit.at >= SHARED_VIEW_MS) return null;
-  return (await hit.view.catch(() => null))?.dom ?? null;
+  const view = sharedViews.recent(`${client.uri.uri}\0${ref}`);
+  return (await view?.catch(() => null))?.dom ?? null;
 }
 
 /** After a change: the next read sees the domain as it is now. */
