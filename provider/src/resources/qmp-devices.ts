@@ -60,7 +60,7 @@ export async function attachQmp(monitor: QemuMonitor, blocks: readonly BlockDevi
   // A device_del from outside leaves our named nodes behind; free them, or blockdev-add reports duplicates. Asked
   // only when QEMU says so: the usual add has nothing to free and needs no call for it.
   if (device.file !== null) {
-    const add = () => monitor.command(blockdevAdd({ blockId: device.id, filename: device.file!, format: device.format, readOnly: device.readonly }));
+    const add = () => addNode(monitor, { ...device, file: device.file! });
     await add().catch(async (error) => {
       if (!/duplicate/i.test((error as Error).message)) throw error;
       await releaseNode(monitor, nodes.format, 0);
@@ -83,11 +83,16 @@ const TAKEN = /duplicate|already used|in use|not available/i;
 export async function tryAttachQmp(monitor: QemuMonitor, device: QmpDevice & { file: string }, address: Partial<DeviceAddSpec>): Promise<boolean> {
   const taken = (error: unknown) => (TAKEN.test((error as Error).message) ? false : Promise.reject(error));
   try {
-    await monitor.command(blockdevAdd({ blockId: device.id, filename: device.file, format: device.format, readOnly: device.readonly }));
+    await addNode(monitor, device);
   } catch (error) {
     return taken(error);
   }
   return plug(monitor, device, address).then(() => true, taken);
+}
+
+/** blockdev-add of the device's medium under the node-names its id gives. */
+async function addNode(monitor: QemuMonitor, device: QmpDevice & { file: string }): Promise<void> {
+  await monitor.command(blockdevAdd({ blockId: device.id, filename: device.file, format: device.format, readOnly: device.readonly }));
 }
 
 /** device_add onto the node named for the device (none for an empty drive); a refused add frees that node again. */
